@@ -1,0 +1,54 @@
+// Every error this plugin raises, named once. Codes follow Fastify's convention so
+// they serialise like core errors ({ statusCode, code, error, message }).
+import createError from '@fastify/error'
+
+/** A plain HTTP request reached a route that only speaks an upgraded protocol. */
+export const UpgradeRequiredError = createError<[string]>(
+  'FST_UPGRADE_REQUIRED',
+  'This route requires a protocol upgrade to %s',
+  426
+)
+
+/** The WebSocket handshake headers are missing or malformed (RFC 6455 section 4.2.1). */
+export const BadHandshakeError = createError<[string]>(
+  'FST_UPGRADE_BAD_HANDSHAKE',
+  'Invalid WebSocket handshake: %s',
+  400
+)
+
+/** Sec-WebSocket-Version is not 13 (RFC 6455 section 4.4: answer 426 naming the versions spoken). */
+export const UnsupportedVersionError = createError<[string]>(
+  'FST_UPGRADE_UNSUPPORTED_VERSION',
+  'Unsupported Sec-WebSocket-Version "%s", this server speaks 13',
+  426
+)
+
+/** The server is shutting down and takes no new upgrades. */
+export const ServerClosingError = createError(
+  'FST_UPGRADE_CLOSING',
+  'The server is shutting down',
+  503
+)
+
+/** Registration-time misuse: a websocket route with another method than GET. */
+export const InvalidRouteMethodError = createError<[string, string]>(
+  'FST_UPGRADE_INVALID_METHOD',
+  'WebSocket route "%s" must use GET, not %s',
+  500,
+  TypeError
+)
+
+/** Registration-time misuse: an option the plugin cannot honour. */
+export const InvalidOptionError = createError<[string, string]>(
+  'FST_UPGRADE_INVALID_OPTION',
+  'Invalid fastify-upgrade option "%s": %s',
+  500,
+  TypeError
+)
+
+/** injectWS: the server answered the handshake with an HTTP response instead of 101. */
+export const InjectRejectedError = createError<[number]>(
+  'FST_UPGRADE_INJECT_REJECTED',
+  'The upgrade was refused with HTTP status %s',
+  500
+)

@@ -1,0 +1,56 @@
+// Pure parsing of the HTTP token lists that drive an upgrade. No I/O, no state.
+import type { IncomingHttpHeaders } from 'node:http'
+
+/**
+ * Split a comma-separated list (RFC 9110 section 5.6.1) into lower-case elements,
+ * dropping the empty elements the grammar allows ("a, , b").
+ */
+export function tokenList (value: string | string[] | undefined): string[] {
+  if (value === undefined) return []
+  const joined = typeof value === 'string' ? value : value.join(',')
+  const tokens: string[] = []
+  for (const part of joined.split(',')) {
+    const token = part.trim().toLowerCase()
+    if (token !== '') tokens.push(token)
+  }
+  return tokens
+}
+
+/** The protocol name of an `Upgrade` element: `websocket/13` is `websocket`. */
+export function protocolName (element: string): string {
+  const slash = element.indexOf('/')
+  return slash === -1 ? element : element.slice(0, slash)
+}
+
+/** `Connection` names the `upgrade` option (RFC 9110 section 7.8). */
+export function connectionRequestsUpgrade (headers: IncomingHttpHeaders): boolean {
+  return tokenList(headers.connection).includes('upgrade')
+}
+
+/** `Upgrade` offers WebSocket, with or without a version suffix. */
+export function upgradeOffersWebSocket (headers: IncomingHttpHeaders): boolean {
+  for (const element of tokenList(headers.upgrade)) {
+    if (protocolName(element) === 'websocket') return true
+  }
+  return false
+}
+
+// 16 random bytes, base64-encoded: 22 characters and "==" (RFC 6455 section 4.1).
+const webSocketKey = /^[+/0-9A-Za-z]{22}==$/
+
+/** `malformed` is answered with 400, `version` with 426 and `Sec-WebSocket-Version: 13`. */
+export interface HandshakeProblem { kind: 'malformed' | 'version', detail: string }
+
+/**
+ * Checks the WebSocket-specific handshake headers. Returns undefined when the
+ * handshake can proceed, or what is wrong with it.
+ */
+export function webSocketHandshakeProblem (headers: IncomingHttpHeaders): HandshakeProblem | undefined {
+  const key = headers['sec-websocket-key']
+  if (key === undefined) return { kind: 'malformed', detail: 'missing Sec-WebSocket-Key' }
+  if (!webSocketKey.test(key)) return { kind: 'malformed', detail: 'malformed Sec-WebSocket-Key' }
+  const version = headers['sec-websocket-version']
+  if (version === undefined) return { kind: 'malformed', detail: 'missing Sec-WebSocket-Version' }
+  if (version.trim() !== '13') return { kind: 'version', detail: version }
+  return undefined
+}

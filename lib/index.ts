@@ -1,0 +1,45 @@
+// The plugin: reads options, wires the pieces together, decorates the instance.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { Handshake } from './handshake.js'
+import { injectWS } from './inject.js'
+import { Lifecycle } from './lifecycle.js'
+import { resolvePluginOptions, type FastifyUpgradeOptions } from './options.js'
+import { wrapRoute, type RouteContext } from './route.js'
+import { createUpgradeListener } from './upgrade.js'
+import '../types/index.js'
+
+async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgradeOptions): Promise<void> {
+  const options = resolvePluginOptions(pluginOptions)
+  const context: RouteContext = {
+    options,
+    handshake: new Handshake(options.ws),
+    lifecycle: new Lifecycle()
+  }
+
+  app.decorate('websocketServer', context.handshake.server)
+  app.decorate('injectWS', injectWS)
+  app.addHook('onRoute', (route) => { wrapRoute(route, context) })
+
+  const onUpgrade = createUpgradeListener(app, context.lifecycle.pending)
+  app.server.on('upgrade', onUpgrade)
+
+  // preClose runs before the HTTP server closes; the server would otherwise wait
+  // forever for upgraded sockets, which it no longer manages.
+  app.addHook('preClose', async () => {
+    await context.lifecycle.shutdown(options.closeTimeout)
+  })
+  app.addHook('onClose', (_instance, done) => {
+    app.server.removeListener('upgrade', onUpgrade)
+    context.handshake.server.close(() => { done() })
+  })
+}
+
+export default fp(fastifyUpgrade, { fastify: '5.x', name: 'fastify-upgrade' })
+
+export { CloseCode } from './close-codes.js'
+export { WebSocketConnection } from './connection.js'
+export type { RawMessage, RawSendData, ConnectionEvents } from './connection.js'
+export type { FastifyUpgradeOptions, WebSocketRouteOptions, WebSocketErrorHandler, WsServerOptions } from './options.js'
+export type { InjectWSOptions, InjectRejection } from './inject.js'
+export type * from '../types/index.js'

@@ -1,0 +1,150 @@
+// Shared test plumbing: a listening app, ws clients, and raw TCP exchanges, all on
+// loopback and all bounded in time so a broken server fails a test instead of hanging it.
+import net from 'node:net'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { WebSocket, type ClientOptions, type RawData } from 'ws'
+import fastifyUpgrade, { type FastifyUpgradeOptions } from '../lib/index.js'
+
+export const validKey = 'dGhlIHNhbXBsZSBub25jZQ=='
+
+/** Builds an app with the plugin registered, lets `setup` add routes, listens on 127.0.0.1. */
+export async function listen (
+  setup: (app: FastifyInstance) => void | Promise<void>,
+  options: FastifyUpgradeOptions = {},
+  fastifyOptions: FastifyServerOptions = {}
+): Promise<{ app: FastifyInstance, port: number, url: string }> {
+  const app = Fastify(fastifyOptions)
+  await app.register(fastifyUpgrade, options)
+  await setup(app)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address() as net.AddressInfo
+  return { app, port: address.port, url: `ws://127.0.0.1:${address.port}` }
+}
+
+/** Opens a ws client; resolves on 'open', rejects on error or an HTTP answer. */
+export async function connect (url: string, protocols: string[] = [], options: ClientOptions = {}): Promise<WebSocket> {
+  const socket = new WebSocket(url, protocols, options)
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', resolve)
+    socket.once('error', reject)
+    socket.once('unexpected-response', (_request, response) => {
+      reject(new Error(`unexpected response ${response.statusCode ?? 0}`))
+    })
+  })
+  return socket
+}
+
+/** Rejects if `promise` has not settled within `ms` (keeps a broken test from hanging). */
+export async function within<T> (promise: Promise<T>, ms = 3000, what = 'event'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(`timed out after ${ms} ms waiting for ${what}`)) }, ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export async function nextMessage (socket: WebSocket): Promise<string> {
+  return await within(new Promise<string>((resolve) => {
+    socket.once('message', (data: RawData) => { resolve(data.toString()) })
+  }), 3000, 'a message')
+}
+
+export async function messages (socket: WebSocket, count: number): Promise<string[]> {
+  const received: string[] = []
+  return await within(new Promise<string[]>((resolve) => {
+    socket.on('message', function collect (data: RawData) {
+      received.push(data.toString())
+      if (received.length === count) {
+        socket.off('message', collect)
+        resolve(received)
+      }
+    })
+  }), 3000, `${count} messages`)
+}
+
+export async function closeEvent (socket: WebSocket): Promise<{ code: number, reason: string }> {
+  return await within(new Promise((resolve) => {
+    socket.once('close', (code: number, reason: Buffer) => { resolve({ code, reason: reason.toString() }) })
+  }), 5000, 'close')
+}
+
+export interface RawResponse {
+  /** Everything the server sent until it closed the connection. */
+  text: string
+  statusLine: string
+  status: number
+  headers: Record<string, string>
+  body: string
+  /** The server closed the connection (rather than the test giving up). */
+  closedByServer: boolean
+}
+
+/**
+ * Sends raw bytes on a fresh TCP connection and collects what comes back until the
+ * server closes it, or `ms` elapse (then closedByServer is false).
+ */
+export async function rawExchange (port: number, request: string | Buffer, ms = 2000): Promise<RawResponse> {
+  return await new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => { socket.write(request) })
+    const chunks: Buffer[] = []
+    let closedByServer = true
+    const timer = setTimeout(() => { closedByServer = false; socket.destroy() }, ms)
+    socket.on('data', (chunk) => chunks.push(chunk))
+    socket.on('error', reject)
+    socket.on('close', () => {
+      clearTimeout(timer)
+      resolve(parseResponse(Buffer.concat(chunks).toString('latin1'), closedByServer))
+    })
+  })
+}
+
+export function parseResponse (text: string, closedByServer = true): RawResponse {
+  const end = text.indexOf('\r\n\r\n')
+  const head = end === -1 ? text : text.slice(0, end)
+  const [statusLine = '', ...lines] = head.split('\r\n')
+  const headers: Record<string, string> = {}
+  for (const line of lines) {
+    const colon = line.indexOf(':')
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+  }
+  return {
+    text,
+    statusLine,
+    status: Number(statusLine.split(' ')[1]),
+    headers,
+    body: end === -1 ? '' : text.slice(end + 4),
+    closedByServer
+  }
+}
+
+/** A WebSocket handshake request, with headers to add or (value null) drop. */
+export function handshake (path: string, overrides: Record<string, string | null> = {}, requestLine?: string): string {
+  const headers: Record<string, string | null> = {
+    Host: 'localhost',
+    Connection: 'Upgrade',
+    Upgrade: 'websocket',
+    'Sec-WebSocket-Key': validKey,
+    'Sec-WebSocket-Version': '13',
+    ...overrides
+  }
+  let text = `${requestLine ?? `GET ${path} HTTP/1.1`}\r\n`
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== null) text += `${name}: ${value}\r\n`
+  }
+  return `${text}\r\n`
+}
+
+/** Counts the TCP connections the server still holds. */
+export async function openConnections (app: FastifyInstance): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    app.server.getConnections((error, count) => { if (error !== null) reject(error); else resolve(count) })
+  })
+}
+
+export async function delay (ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms))
+}
