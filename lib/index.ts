@@ -21,7 +21,7 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   app.decorate('injectWS', injectWS)
   app.addHook('onRoute', (route) => { wrapRoute(route, context) })
 
-  const onUpgrade = createUpgradeListener(app, context.lifecycle.pending)
+  const onUpgrade = createUpgradeListener(app, context.lifecycle)
   app.server.on('upgrade', onUpgrade)
 
   // preClose runs before the HTTP server closes; the server would otherwise wait

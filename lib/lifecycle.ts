@@ -1,28 +1,36 @@
 // Which sockets are alive, and how they end when the app closes: new upgrades are
-// refused, open connections get 1001 Going Away, and whoever has not finished the
-// closing handshake within the timeout is terminated.
+// refused, open connections get 1001 Going Away, requests still in their hooks may
+// finish (and are refused with 503 at the route), and whatever has not ended within
+// the timeout is terminated.
 import type { Duplex } from 'node:stream'
 import { CloseCode } from './close-codes.js'
 import type { WebSocketConnection } from './connection.js'
 
 export class Lifecycle {
-  /** Upgrade sockets between the 'upgrade' event and the end of their handshake or reply. */
+  /** Upgrade sockets between the 'upgrade' event and the end of their handshake or HTTP reply. */
   readonly pending = new Set<Duplex>()
   readonly open = new Set<WebSocketConnection<never, never>>()
   closing = false
   #drained: (() => void) | undefined
 
-  add (connection: WebSocketConnection<never, never>): void {
+  /** Tracks a socket from the 'upgrade' event until it closes or becomes a connection. */
+  addPending (socket: Duplex): void {
+    this.pending.add(socket)
+    socket.once('close', () => { this.#forgetPending(socket) })
+  }
+
+  add (connection: WebSocketConnection<never, never>, socket: Duplex): void {
+    this.#forgetPending(socket)
     this.open.add(connection)
     connection.raw.once('close', () => {
       this.open.delete(connection)
-      if (this.open.size === 0) this.#drained?.()
+      this.#settle()
     })
   }
 
   async shutdown (timeout: number): Promise<void> {
     this.closing = true
-    if (this.open.size > 0) {
+    if (this.open.size + this.pending.size > 0) {
       const drained = new Promise<void>((resolve) => { this.#drained = resolve })
       for (const connection of this.open) connection.close(CloseCode.GoingAway, 'server shutting down')
       let timer: NodeJS.Timeout | undefined
@@ -30,7 +38,15 @@ export class Lifecycle {
       await Promise.race([drained, timedOut])
       clearTimeout(timer)
       for (const connection of this.open) connection.terminate()
+      for (const socket of this.pending) socket.destroy()
     }
-    for (const socket of this.pending) socket.destroy()
+  }
+
+  #forgetPending (socket: Duplex): void {
+    if (this.pending.delete(socket)) this.#settle()
+  }
+
+  #settle (): void {
+    if (this.closing && this.open.size === 0 && this.pending.size === 0) this.#drained?.()
   }
 }

@@ -93,7 +93,6 @@ function acceptWebSocket (
   reply.hijack()
   reply.raw.detachSocket(upgrade.socket as Socket)
   context.handshake.accept(request.raw, upgrade, (ws: WebSocket) => {
-    context.lifecycle.pending.delete(upgrade.socket)
     const connection = new WebSocketConnection(ws, request, (error, socket) => {
       try {
         onError(error, socket, request)
@@ -101,7 +100,7 @@ function acceptWebSocket (
         closeWithInternalError(handlerError, socket, request)
       }
     })
-    context.lifecycle.add(connection as unknown as WebSocketConnection<never, never>)
+    context.lifecycle.add(connection as unknown as WebSocketConnection<never, never>, upgrade.socket)
     runHandler(instance, handler, connection, request)
   })
 }

@@ -5,6 +5,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
+import type { Lifecycle } from './lifecycle.js'
 
 export const kUpgrade = Symbol('fastify-upgrade.upgrade')
 
@@ -23,12 +24,8 @@ const lingerAfterReply = 5000
 
 export function createUpgradeListener (
   app: FastifyInstance,
-  pending: Set<Duplex>
+  lifecycle: Lifecycle
 ): (request: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  function forget (this: Duplex): void {
-    pending.delete(this)
-  }
-
   return function onUpgrade (request, socket, head) {
     if (!mayUpgrade(request)) {
       serveAsPlainRequest(app, request, socket, head)
@@ -36,8 +33,7 @@ export function createUpgradeListener (
     }
     // Node has removed its own 'error' listener; a reset would otherwise crash the process.
     socket.on('error', destroySocket)
-    socket.once('close', forget)
-    pending.add(socket)
+    lifecycle.addPending(socket)
     ;(request as UpgradeRequest)[kUpgrade] = { socket, head }
 
     const response = new ServerResponse(request)

@@ -21,9 +21,25 @@ export async function listen (
   return { app, port: address.port, url: `ws://127.0.0.1:${address.port}` }
 }
 
+// Messages each client received and nobody has read yet. Tracking starts before the
+// handshake, because a server may send in the same TCP segment as its 101.
+const inboxes = new WeakMap<WebSocket, { unread: string[], waiting: Array<(message: string) => void> }>()
+
+/** Starts recording a client's messages so `nextMessage` never misses one. */
+export function track (socket: WebSocket): WebSocket {
+  const inbox = { unread: [] as string[], waiting: [] as Array<(message: string) => void> }
+  inboxes.set(socket, inbox)
+  socket.on('message', (data: RawData) => {
+    const waiter = inbox.waiting.shift()
+    if (waiter !== undefined) waiter(data.toString())
+    else inbox.unread.push(data.toString())
+  })
+  return socket
+}
+
 /** Opens a ws client; resolves on 'open', rejects on error or an HTTP answer. */
 export async function connect (url: string, protocols: string[] = [], options: ClientOptions = {}): Promise<WebSocket> {
-  const socket = new WebSocket(url, protocols, options)
+  const socket = track(new WebSocket(url, protocols, options))
   await new Promise<void>((resolve, reject) => {
     socket.once('open', resolve)
     socket.once('error', reject)
@@ -47,23 +63,19 @@ export async function within<T> (promise: Promise<T>, ms = 3000, what = 'event')
   }
 }
 
-export async function nextMessage (socket: WebSocket): Promise<string> {
-  return await within(new Promise<string>((resolve) => {
-    socket.once('message', (data: RawData) => { resolve(data.toString()) })
-  }), 3000, 'a message')
+/** The client's next unread message (the client must come from `connect` or `track`). */
+export async function nextMessage (socket: WebSocket, ms = 3000): Promise<string> {
+  const inbox = inboxes.get(socket)
+  if (inbox === undefined) throw new Error('nextMessage needs a tracked client')
+  const unread = inbox.unread.shift()
+  if (unread !== undefined) return unread
+  return await within(new Promise<string>((resolve) => { inbox.waiting.push(resolve) }), ms, 'a message')
 }
 
 export async function messages (socket: WebSocket, count: number): Promise<string[]> {
   const received: string[] = []
-  return await within(new Promise<string[]>((resolve) => {
-    socket.on('message', function collect (data: RawData) {
-      received.push(data.toString())
-      if (received.length === count) {
-        socket.off('message', collect)
-        resolve(received)
-      }
-    })
-  }), 3000, `${count} messages`)
+  while (received.length < count) received.push(await nextMessage(socket))
+  return received
 }
 
 export async function closeEvent (socket: WebSocket): Promise<{ code: number, reason: string }> {
@@ -85,15 +97,20 @@ export interface RawResponse {
 
 /**
  * Sends raw bytes on a fresh TCP connection and collects what comes back until the
- * server closes it, or `ms` elapse (then closedByServer is false).
+ * server closes it, or `ms` elapse (then closedByServer is false), or, with
+ * `stopAfterHead`, the response head is complete.
  */
-export async function rawExchange (port: number, request: string | Buffer, ms = 2000): Promise<RawResponse> {
+export async function rawExchange (port: number, request: string | Buffer, ms = 2000, stopAfterHead = false): Promise<RawResponse> {
   return await new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1', () => { socket.write(request) })
     const chunks: Buffer[] = []
     let closedByServer = true
     const timer = setTimeout(() => { closedByServer = false; socket.destroy() }, ms)
-    socket.on('data', (chunk) => chunks.push(chunk))
+    socket.on('data', (chunk) => {
+      chunks.push(chunk)
+      // A 101 leaves the connection open by design: stop once its head is complete.
+      if (stopAfterHead && Buffer.concat(chunks).includes('\r\n\r\n')) socket.destroy()
+    })
     socket.on('error', reject)
     socket.on('close', () => {
       clearTimeout(timer)
@@ -147,4 +164,12 @@ export async function openConnections (app: FastifyInstance): Promise<number> {
 
 export async function delay (ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+export interface LogLine { level: number, msg: string, reqId?: string, err?: { message: string }, [key: string]: unknown }
+
+/** A Fastify logger option that records every JSON log line. */
+export function captureLogs (level = 'info'): { lines: LogLine[], logger: { level: string, stream: { write: (line: string) => void } } } {
+  const lines: LogLine[] = []
+  return { lines, logger: { level, stream: { write: (line: string) => { lines.push(JSON.parse(line) as LogLine) } } } }
 }

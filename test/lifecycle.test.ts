@@ -1,0 +1,111 @@
+// app.close(): new upgrades refused, 1001 to every open connection, closing handshakes
+// awaited up to closeTimeout, stragglers terminated, and nothing left keeping the process alive.
+import t from 'tap'
+import net from 'node:net'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { closeEvent, connect, delay, handshake, listen, parseResponse, rawExchange, within } from './helpers.js'
+
+t.test('app.close() sends 1001 Going Away to every open connection and resolves', async (t) => {
+  const { app, url } = await listen((app) => {
+    app.get('/ws', { websocket: true }, () => {})
+  })
+  const clients = await Promise.all(Array.from({ length: 50 }, async () => await connect(`${url}/ws`)))
+  const closes = clients.map(async (client) => await closeEvent(client))
+  await within(app.close(), 5000, 'app.close()')
+  const results = await Promise.all(closes)
+  t.ok(results.every((result) => result.code === 1001 && result.reason === 'server shutting down'), 'all 50 saw 1001')
+  t.notOk(app.server.listening, 'the server stopped listening')
+})
+
+/** A client that completes the handshake and then never answers anything. */
+async function deafClient (port: number, path: string): Promise<{ socket: net.Socket, received: () => Buffer, ended: Promise<void> }> {
+  const socket = net.connect(port, '127.0.0.1')
+  const chunks: Buffer[] = []
+  socket.on('data', (chunk) => chunks.push(chunk))
+  const ended = new Promise<void>((resolve) => socket.once('close', () => { resolve() }))
+  await new Promise<void>((resolve) => socket.once('connect', resolve))
+  socket.write(handshake(path))
+  await within(new Promise<void>((resolve) => {
+    socket.on('data', () => { if (Buffer.concat(chunks).includes('\r\n\r\n')) resolve() })
+  }), 2000, '101')
+  return { socket, received: () => Buffer.concat(chunks), ended }
+}
+
+t.test('a peer that never completes the closing handshake is terminated after closeTimeout', async (t) => {
+  const { app, port } = await listen((app) => {
+    app.get('/ws', { websocket: true }, () => {})
+  }, { closeTimeout: 200 })
+  const deaf = await deafClient(port, '/ws')
+  await within(app.close(), 3000, 'app.close()')
+  await within(deaf.ended, 1000, 'the deaf socket to be closed')
+  const received = deaf.received()
+  const frame = received.subarray(received.indexOf('\r\n\r\n') + 4)
+  // A close frame (0x88) carrying 1001 (0x03e9) was sent before the socket was cut.
+  t.equal(frame[0], 0x88)
+  t.equal(frame.readUInt16BE(2), 1001)
+})
+
+t.test('an upgrade attempted while the server closes gets 503', async (t) => {
+  const { app, port } = await listen((app) => {
+    app.get('/ws', { websocket: true }, () => {})
+  }, { closeTimeout: 500 })
+  const deaf = await deafClient(port, '/ws')
+  const closing = app.close()
+  await delay(50)
+  const response = await rawExchange(port, handshake('/ws'))
+  t.equal(response.status, 503)
+  t.ok(response.closedByServer)
+  await closing
+  await deaf.ended
+})
+
+t.test('a request still in its hooks at close is answered 503 when it reaches the route', async (t) => {
+  let release: () => void = () => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let entered: () => void = () => {}
+  const inHook = new Promise<void>((resolve) => { entered = resolve })
+  const { app, port } = await listen((app) => {
+    app.addHook('preHandler', async () => { entered(); await held })
+    app.get('/ws', { websocket: true }, () => {})
+  }, { closeTimeout: 1000 })
+  const socket = net.connect(port, '127.0.0.1', () => { socket.write(handshake('/ws')) })
+  const chunks: Buffer[] = []
+  socket.on('data', (chunk) => chunks.push(chunk))
+  const ended = new Promise<void>((resolve) => socket.once('close', () => { resolve() }))
+  await inHook
+  const closing = app.close()
+  await delay(20)
+  release()
+  await within(closing, 3000, 'app.close()')
+  await within(ended, 1000, 'socket close')
+  const response = parseResponse(Buffer.concat(chunks).toString('latin1'))
+  t.equal(response.status, 503)
+  t.equal(JSON.parse(response.body).code, 'FST_UPGRADE_CLOSING')
+  t.equal(response.headers['retry-after'], '5')
+})
+
+t.test('a request stuck in a hook past closeTimeout is cut, and close() still resolves', async (t) => {
+  const { app, port } = await listen((app) => {
+    app.addHook('onRequest', async () => { await new Promise(() => {}) })
+    app.get('/ws', { websocket: true }, () => {})
+  }, { closeTimeout: 100 })
+  const socket = net.connect(port, '127.0.0.1', () => { socket.write(handshake('/ws')) })
+  const ended = new Promise<void>((resolve) => socket.once('close', () => { resolve() }))
+  await delay(50)
+  await within(app.close(), 3000, 'app.close()')
+  await within(ended, 1000, 'the stuck socket to be destroyed')
+  t.pass('closed')
+})
+
+t.test('nothing keeps the process alive after app.close()', async (t) => {
+  const script = fileURLToPath(new URL('./fixtures/close-and-exit.ts', import.meta.url))
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const code = await within(new Promise<number | null>((resolve) => child.once('exit', resolve)), 20000, 'the child to exit')
+    .catch((error: unknown) => { child.kill('SIGKILL'); throw error })
+  t.equal(code, 0, output)
+  t.match(output, /closed with 1001/)
+})
