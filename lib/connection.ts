@@ -115,10 +115,7 @@ export class WebSocketConnection<
     const held = this.#held
     if (held === null) return
     this.#startDelivery()
-    for (const [data, isBinary] of held) {
-      if (this.raw.readyState !== this.raw.OPEN) break
-      this.#deliver(data, isBinary)
-    }
+    for (const [data, isBinary] of held) this.#deliver(data, isBinary)
   }
 
   #startDelivery (): void {

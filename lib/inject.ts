@@ -5,7 +5,7 @@
 import { Duplex } from 'node:stream'
 import type { IncomingMessage } from 'node:http'
 import { WebSocket, type ClientOptions } from 'ws'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance } from 'fastify'
 import { InjectRejectedError } from './errors.js'
 
 export interface InjectWSOptions {
@@ -23,7 +23,7 @@ export interface InjectWSOptions {
 }
 
 /** The rejection of injectWS when the server answered with an HTTP response, not 101. */
-export interface InjectRejection extends Error {
+export interface InjectRejection extends FastifyError {
   statusCode: number
   headers: IncomingMessage['headers']
   body: string
@@ -61,7 +61,6 @@ class MemorySocket extends Duplex {
 
   setTimeout (): this { return this }
   setNoDelay (): this { return this }
-  setKeepAlive (): this { return this }
 }
 
 function deliver (peer: MemorySocket | undefined, chunk: Buffer | null): void {
@@ -99,8 +98,10 @@ export async function injectWS (this: FastifyInstance, path = '/', options: Inje
       const chunks: Buffer[] = []
       response.on('data', (chunk: Buffer) => chunks.push(chunk))
       response.once('end', () => {
-        const error = new InjectRejectedError(response.statusCode ?? 0) as unknown as InjectRejection
-        error.statusCode = response.statusCode ?? 0
+        // An 'unexpected-response' always carries a status code.
+        const statusCode = Number(response.statusCode)
+        const error = new InjectRejectedError(statusCode) as InjectRejection
+        error.statusCode = statusCode
         error.headers = response.headers
         error.body = Buffer.concat(chunks).toString()
         clientEnd.destroy()

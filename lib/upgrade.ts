@@ -64,7 +64,7 @@ function mayUpgrade (request: IncomingMessage): boolean {
  * to Node's HTTP parser, which reads the body and runs the normal route.
  */
 function serveAsPlainRequest (app: FastifyInstance, request: IncomingMessage, socket: Duplex, head: Buffer): void {
-  let text = `${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/${request.httpVersion}\r\n`
+  let text = `${String(request.method)} ${String(request.url)} HTTP/${request.httpVersion}\r\n`
   const raw = request.rawHeaders
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
@@ -73,7 +73,7 @@ function serveAsPlainRequest (app: FastifyInstance, request: IncomingMessage, so
     text += `${name}: ${raw[i + 1] as string}\r\n`
   }
   text += 'Connection: close\r\n\r\n'
-  socket.unshift(head.length === 0 ? Buffer.from(text, 'latin1') : Buffer.concat([Buffer.from(text, 'latin1'), head]))
+  socket.unshift(Buffer.concat([Buffer.from(text, 'latin1'), head]))
   app.server.emit('connection', socket)
 }
 

@@ -71,6 +71,17 @@ t.test('an upgrade request with a body is served by the normal route with its bo
   t.ok(response.closedByServer)
 })
 
+t.test('a GET upgrade with Content-Length: 0 upgrades; one with a body is served as plain HTTP', async (t) => {
+  const { app, port } = await seedServer()
+  t.teardown(() => app.close())
+  const empty = await rawExchange(port, handshake('/ws', { 'Content-Length': '0' }), 2000, true)
+  t.equal(empty.status, 101)
+  const withBody = await rawExchange(port, `${handshake('/ws', { 'Content-Length': '4' })}abcd`)
+  t.equal(withBody.status, 426, 'a WebSocket handshake has no body, so this is no handshake')
+  t.equal(withBody.headers.connection, 'Upgrade, close')
+  t.ok(withBody.closedByServer)
+})
+
 t.test('an unknown path answers 404 on the upgrade socket and closes it', async (t) => {
   const { app, port } = await seedServer()
   t.teardown(() => app.close())

@@ -100,7 +100,8 @@ t.test('a request stuck in a hook past closeTimeout is cut, and close() still re
 
 t.test('nothing keeps the process alive after app.close()', async (t) => {
   const script = fileURLToPath(new URL('./fixtures/close-and-exit.ts', import.meta.url))
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Same loaders as this process, so the child's coverage maps onto the same sources.
+  const child = spawn(process.execPath, [...process.execArgv, script], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
@@ -108,4 +109,23 @@ t.test('nothing keeps the process alive after app.close()', async (t) => {
     .catch((error: unknown) => { child.kill('SIGKILL'); throw error })
   t.equal(code, 0, output)
   t.match(output, /closed with 1001/)
+})
+
+t.test('a client that resets the connection mid-handshake leaves no socket and no crash', async (t) => {
+  let entered: () => void = () => {}
+  const inHook = new Promise<void>((resolve) => { entered = resolve })
+  const { app, port, url } = await listen((app) => {
+    app.addHook('onRequest', async () => { entered(); await delay(50) })
+    app.get('/ws', { websocket: true }, (socket) => { socket.send('hello') })
+  })
+  t.teardown(() => app.close())
+  const socket = net.connect(port, '127.0.0.1', () => { socket.write(handshake('/ws')) })
+  await inHook
+  socket.resetAndDestroy()
+  await delay(100)
+  const { openConnections, connect, nextMessage } = await import('./helpers.js')
+  t.equal(await openConnections(app), 0, 'the reset socket is gone')
+  const client = await connect(`${url}/ws`)
+  t.equal(await nextMessage(client), 'hello', 'the server still serves upgrades')
+  client.close()
 })
