@@ -1,8 +1,11 @@
 // The socket a handler receives: a thin wrapper over a ws WebSocket that holds back
-// messages until the handler listens, and turns listener exceptions into a 1011 close.
+// messages until the handler listens, decodes and checks them when the route has message
+// schemas, and turns listener exceptions into a 1011 close.
 import { EventEmitter } from 'node:events'
 import type { WebSocket as WsSocket, RawData } from 'ws'
 import type { FastifyRequest } from 'fastify'
+import { InvalidSendError } from './errors.js'
+import { InvalidMessage, type InvalidMessageHandler, type MessageCodec } from './messages.js'
 
 /** What a route without message schemas receives: ws' own `(data, isBinary)` pair. */
 export type RawMessage = [data: Buffer, isBinary: boolean]
@@ -17,13 +20,32 @@ export interface ConnectionEvents<Message extends unknown[]> {
   pong: [data: Buffer]
 }
 
-/** Called once when a listener or the handler fails; decides how the connection ends. */
-export type FailureHandler = (error: unknown, connection: WebSocketConnection<never, never>) => void
+/** Per-message-type events of a `schema.messages` route: `say: [message: SayMessage]`. */
+export type TaggedEvents<Tagged> = { [Type in keyof Tagged]: [message: Tagged[Type]] }
+
+type AnyConnection = WebSocketConnection<never, never, never>
+
+/** Everything a connection needs from its route, built once when the route is registered. */
+export interface SocketSettings {
+  /** Decodes and checks incoming messages; undefined keeps ws' raw (data, isBinary). */
+  decoder: MessageCodec | undefined
+  /** Checks outgoing messages; undefined when there is no schema.send or validateSend is off. */
+  sendChecker: MessageCodec | undefined
+  /** schema.send is declared: send() JSON-encodes what is not binary. */
+  encodesJson: boolean
+  onInvalidMessage: InvalidMessageHandler<AnyConnection, FastifyRequest>
+  onError: (error: unknown, socket: AnyConnection, request: FastifyRequest) => void
+  url: string
+}
+
+// Listening to these does not mean the handler is ready for messages.
+const lifecycleEvents = new Set<string | symbol>(['close', 'error', 'ping', 'pong'])
 
 export class WebSocketConnection<
   Message extends unknown[] = RawMessage,
-  Send = RawSendData
-> extends EventEmitter<ConnectionEvents<Message>> {
+  Send = RawSendData,
+  Tagged = Record<never, never>
+> extends EventEmitter<ConnectionEvents<Message> & TaggedEvents<Tagged>> {
   /** The underlying ws WebSocket, for what this wrapper does not cover. */
   readonly raw: WsSocket
   /** The Fastify request that was upgraded. */
@@ -31,13 +53,14 @@ export class WebSocketConnection<
 
   // Messages that arrived before the handler listened; null once delivery is live.
   #held: RawMessage[] | null = []
-  readonly #fail: FailureHandler
+  #invalidMessages = 0
+  readonly #settings: SocketSettings
 
-  constructor (raw: WsSocket, request: FastifyRequest, fail: FailureHandler) {
+  constructor (raw: WsSocket, request: FastifyRequest, settings: SocketSettings) {
     super()
     this.raw = raw
     this.request = request
-    this.#fail = fail
+    this.#settings = settings
     raw.on('message', this.#onMessage)
     raw.once('close', this.#onClose)
     raw.on('error', this.#onError)
@@ -53,8 +76,24 @@ export class WebSocketConnection<
   /** Bytes queued by `send` and not yet handed to the operating system. */
   get bufferedAmount (): number { return this.raw.bufferedAmount }
 
+  /**
+   * Sends a message. With schema.send the value is checked (when validateSend is on; an
+   * invalid value throws FST_UPGRADE_INVALID_SEND and nothing is sent) and JSON-encoded,
+   * unless it is binary.
+   */
   send (data: Send, callback?: (error?: Error) => void): void {
-    this.raw.send(data as RawSendData, callback)
+    const settings = this.#settings
+    if (settings.sendChecker !== undefined) {
+      const invalid = settings.sendChecker.checkSend(data)
+      if (invalid !== undefined) throw new InvalidSendError(invalid.message, invalid.path)
+    }
+    if (settings.encodesJson && !(data instanceof Uint8Array)) this.raw.send(JSON.stringify(data), callback)
+    else this.raw.send(data as RawSendData, callback)
+  }
+
+  /** Sends data as is, past schema.send: the escape hatch. */
+  sendRaw (data: RawSendData, callback?: (error?: Error) => void): void {
+    this.raw.send(data, callback)
   }
 
   close (code?: number, reason?: string): void {
@@ -82,21 +121,44 @@ export class WebSocketConnection<
 
   /** Reports an error thrown by the handler or a listener; closes only this connection. */
   fail (error: unknown): void {
-    this.#fail(error, this as unknown as WebSocketConnection<never, never>)
+    this.#settings.onError(error, this as unknown as AnyConnection, this.request)
   }
 
-  #deliver (data: RawData, isBinary: boolean): void {
+  #deliver (data: Buffer, isBinary: boolean): void {
     try {
-      // @ts-expect-error -- Message is RawMessage until message decoding narrows it
-      this.emit('message', data, isBinary)
+      const decoder = this.#settings.decoder
+      if (decoder === undefined) {
+        this.#emit('message', data, isBinary)
+        return
+      }
+      const message = decoder.decode(data, isBinary)
+      if (message instanceof InvalidMessage) {
+        this.#refuse(message)
+        return
+      }
+      if (decoder.discriminator !== undefined) this.#emit((message as Record<string, string>)[decoder.discriminator] as string, message)
+      this.#emit('message', message)
     } catch (error) {
       this.fail(error)
     }
   }
 
+  // Event names and payloads depend on the route's schemas; the typed surface is the class's.
+  #emit (event: string, ...args: unknown[]): void {
+    (this as EventEmitter).emit(event, ...args)
+  }
+
+  #refuse (invalid: InvalidMessage): void {
+    // The first invalid message of a connection is worth an info line; a peer that keeps
+    // sending them only gets debug lines, so a flood cannot flood the logs.
+    const level = this.#invalidMessages++ === 0 ? 'info' : 'debug'
+    this.request.log[level]({ route: this.#settings.url, path: invalid.path, code: invalid.code }, 'invalid websocket message')
+    this.#settings.onInvalidMessage(invalid, this as unknown as AnyConnection, this.request)
+  }
+
   #onMessage = (data: RawData, isBinary: boolean): void => {
     if (this.#held === null) {
-      this.#deliver(data, isBinary)
+      this.#deliver(data as Buffer, isBinary)
       return
     }
     // Hold the message, and stop reading: what ws already parsed is all we keep.
@@ -105,7 +167,7 @@ export class WebSocketConnection<
   }
 
   #onNewListener = (event: string | symbol): void => {
-    if (event !== 'message' || this.#held === null) return
+    if (this.#held === null || lifecycleEvents.has(event)) return
     // Nothing held: go live now; the listener is added right after this returns.
     if (this.#held.length === 0) this.#startDelivery()
     else process.nextTick(this.#flush)
@@ -125,16 +187,16 @@ export class WebSocketConnection<
 
   #onClose = (code: number, reason: Buffer): void => {
     this.#held = null
-    this.emit('close', code, reason.toString())
+    this.#emit('close', code, reason.toString())
   }
 
   #onError = (error: Error): void => {
     // ws has already chosen the close code (1002, 1007, 1009...); an unhandled
     // 'error' event must not take the process down with it.
-    if (this.listenerCount('error') > 0) this.emit('error', error)
+    if ((this as EventEmitter).listenerCount('error') > 0) this.#emit('error', error)
     else this.request.log.debug({ err: error }, 'websocket protocol error')
   }
 
-  #onPing = (data: Buffer): void => { this.emit('ping', data) }
-  #onPong = (data: Buffer): void => { this.emit('pong', data) }
+  #onPing = (data: Buffer): void => { this.#emit('ping', data) }
+  #onPong = (data: Buffer): void => { this.#emit('pong', data) }
 }

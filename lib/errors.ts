@@ -52,3 +52,11 @@ export const InjectRejectedError = createError<[number]>(
   'The upgrade was refused with HTTP status %s',
   500
 )
+
+/** socket.send() was given data that does not match the route's schema.send (a programming error). */
+export const InvalidSendError = createError<[string, string]>(
+  'FST_UPGRADE_INVALID_SEND',
+  'Refused to send a message that does not match schema.send: %s at "%s"',
+  500,
+  TypeError
+)

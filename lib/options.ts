@@ -3,6 +3,7 @@ import type { ServerOptions } from 'ws'
 import type { FastifyRequest } from 'fastify'
 import { InvalidOptionError } from './errors.js'
 import type { WebSocketConnection } from './connection.js'
+import type { InvalidMessage } from './messages.js'
 
 /** Decides what happens when a handler or a message listener throws. */
 export type WebSocketErrorHandler = (
@@ -10,6 +11,17 @@ export type WebSocketErrorHandler = (
   socket: WebSocketConnection<never, never>,
   request: FastifyRequest
 ) => void
+
+/**
+ * What to do with an incoming message that fails its route's schema: close (1007 for
+ * undecodable data, 1008 for a schema violation), reply with an error message, ignore it,
+ * or a function of your own.
+ */
+export type InvalidMessagePolicy =
+  | 'close'
+  | 'reply'
+  | 'ignore'
+  | ((error: InvalidMessage, socket: WebSocketConnection<never, never>, request: FastifyRequest) => void)
 
 /** ws server options, less those that would make ws own the HTTP server or the path. */
 export type WsServerOptions = Omit<ServerOptions, 'server' | 'port' | 'path' | 'noServer'>
@@ -21,17 +33,25 @@ export interface FastifyUpgradeOptions {
   errorHandler?: WebSocketErrorHandler
   /** Milliseconds `app.close()` waits for closing handshakes before terminating sockets. Default 5000. */
   closeTimeout?: number
+  /** Default policy for messages that fail `schema.message(s)`. Default 'close'. */
+  onInvalidMessage?: InvalidMessagePolicy
+  /** Check `socket.send` data against `schema.send`. Default: on unless NODE_ENV is 'production'. */
+  validateSend?: boolean
 }
 
 /** Per-route settings, given as `websocket: { ... }` on the route. */
 export interface WebSocketRouteOptions {
   errorHandler?: WebSocketErrorHandler
+  onInvalidMessage?: InvalidMessagePolicy
+  validateSend?: boolean
 }
 
 export interface ResolvedOptions {
   ws: WsServerOptions
   errorHandler: WebSocketErrorHandler | undefined
   closeTimeout: number
+  onInvalidMessage: InvalidMessagePolicy
+  validateSend: boolean
 }
 
 // ws options that would have ws listen, attach to a server or filter paths itself:
@@ -54,7 +74,28 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
   if (!Number.isFinite(closeTimeout) || closeTimeout < 0) {
     throw new InvalidOptionError('closeTimeout', 'must be a non-negative number of milliseconds')
   }
-  return { ws, errorHandler: options.errorHandler, closeTimeout }
+  checkMessageOptions(options, '')
+  return {
+    ws,
+    errorHandler: options.errorHandler,
+    closeTimeout,
+    onInvalidMessage: options.onInvalidMessage ?? 'close',
+    // Checking what we send costs a schema check per message: worth it while developing,
+    // off in production unless asked for.
+    validateSend: options.validateSend ?? process.env.NODE_ENV !== 'production'
+  }
+}
+
+const policies = new Set(['close', 'reply', 'ignore'])
+
+function checkMessageOptions (options: { onInvalidMessage?: unknown, validateSend?: unknown }, where: string): void {
+  const policy = options.onInvalidMessage
+  if (policy !== undefined && typeof policy !== 'function' && !policies.has(policy as string)) {
+    throw new InvalidOptionError(`${where}onInvalidMessage`, "must be 'close', 'reply', 'ignore' or a function")
+  }
+  if (options.validateSend !== undefined && typeof options.validateSend !== 'boolean') {
+    throw new InvalidOptionError(`${where}validateSend`, 'must be a boolean')
+  }
 }
 
 /** `websocket: true` or `websocket: { ... }` on a route, checked once at registration. */
@@ -67,5 +108,6 @@ export function resolveRouteOptions (value: unknown, url: string): WebSocketRout
   if (route.errorHandler !== undefined && typeof route.errorHandler !== 'function') {
     throw new InvalidOptionError(`websocket.errorHandler (route ${url})`, 'must be a function')
   }
+  checkMessageOptions(route, `websocket (route ${url}).`)
   return route
 }

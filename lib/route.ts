@@ -3,12 +3,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import { WebSocketConnection } from './connection.js'
+import { WebSocketConnection, type SocketSettings } from './connection.js'
+import { MessageCodec, invalidMessageHandler, type MessageSchemas } from './messages.js'
 import { BadHandshakeError, InvalidRouteMethodError, ServerClosingError, UnsupportedVersionError, UpgradeRequiredError } from './errors.js'
 import { connectionRequestsUpgrade, upgradeOffersWebSocket, webSocketHandshakeProblem } from './headers.js'
 import type { Handshake } from './handshake.js'
 import type { Lifecycle } from './lifecycle.js'
-import { resolveRouteOptions, type ResolvedOptions, type WebSocketErrorHandler } from './options.js'
+import { resolveRouteOptions, type ResolvedOptions, type WebSocketErrorHandler, type WebSocketRouteOptions } from './options.js'
 import { kUpgrade, type PendingUpgrade, type UpgradeRequest } from './upgrade.js'
 import { CloseCode } from './close-codes.js'
 
@@ -33,15 +34,14 @@ export function wrapRoute (route: RouteOptions, context: RouteContext): void {
     if (method !== 'GET' && method !== 'HEAD') throw new InvalidRouteMethodError(route.url, method)
   }
 
-  const routeOptions = resolveRouteOptions(websocket, route.url)
-  const onError = routeOptions.errorHandler ?? context.options.errorHandler ?? closeWithInternalError
+  const settings = socketSettings(route, resolveRouteOptions(websocket, route.url), context.options)
   const socketHandler = (wsHandler ?? route.handler) as unknown as SocketHandler
   const httpHandler: HttpHandler = wsHandler !== undefined ? route.handler : requireUpgrade
 
   route.handler = function upgradeAwareHandler (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
     const upgrade = (request.raw as UpgradeRequest)[kUpgrade]
     if (upgrade === undefined || !isWebSocketUpgrade(request)) return httpHandler.call(this, request, reply)
-    acceptWebSocket(this, request, reply, upgrade, socketHandler, onError, context)
+    acceptWebSocket(this, request, reply, upgrade, socketHandler, settings, context)
   }
 }
 
@@ -72,7 +72,7 @@ function acceptWebSocket (
   reply: FastifyReply,
   upgrade: PendingUpgrade,
   handler: SocketHandler,
-  onError: WebSocketErrorHandler,
+  settings: SocketSettings,
   context: RouteContext
 ): void {
   if (context.lifecycle.closing) {
@@ -93,13 +93,7 @@ function acceptWebSocket (
   reply.hijack()
   reply.raw.detachSocket(upgrade.socket as Socket)
   context.handshake.accept(request.raw, upgrade, (ws: WebSocket) => {
-    const connection = new WebSocketConnection(ws, request, (error, socket) => {
-      try {
-        onError(error, socket, request)
-      } catch (handlerError) {
-        closeWithInternalError(handlerError, socket, request)
-      }
-    })
+    const connection = new WebSocketConnection(ws, request, settings)
     context.lifecycle.add(connection as unknown as WebSocketConnection<never, never>, upgrade.socket)
     runHandler(instance, handler, connection, request)
   })
@@ -126,6 +120,32 @@ function runHandler (instance: FastifyInstance, handler: SocketHandler, connecti
 
 function isThenable (value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'
+}
+
+/** What every connection of this route shares, resolved once at registration. */
+function socketSettings (route: RouteOptions, routeOptions: WebSocketRouteOptions, pluginOptions: ResolvedOptions): SocketSettings {
+  const codec = new MessageCodec((route.schema ?? {}) as MessageSchemas, route.url)
+  const onError = routeOptions.errorHandler ?? pluginOptions.errorHandler ?? closeWithInternalError
+  const validateSend = routeOptions.validateSend ?? pluginOptions.validateSend
+  return {
+    decoder: codec.decodes ? codec : undefined,
+    sendChecker: validateSend && route.schema?.send !== undefined ? codec : undefined,
+    encodesJson: route.schema?.send !== undefined,
+    onInvalidMessage: invalidMessageHandler(routeOptions.onInvalidMessage ?? pluginOptions.onInvalidMessage),
+    onError: onError === closeWithInternalError ? onError : guarded(onError),
+    url: route.url
+  }
+}
+
+/** A custom error handler that throws falls back to the default. */
+function guarded (onError: WebSocketErrorHandler): WebSocketErrorHandler {
+  return (error, socket, request) => {
+    try {
+      onError(error, socket, request)
+    } catch (handlerError) {
+      closeWithInternalError(handlerError, socket, request)
+    }
+  }
 }
 
 /** The default error policy: log through the request's logger and close this connection only. */

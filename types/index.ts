@@ -19,12 +19,33 @@ import type {
   RouteShorthandOptions
 } from 'fastify'
 import type { WebSocket, WebSocketServer } from 'ws'
-import type { WebSocketConnection } from '../lib/connection.js'
+import type { Static, TObject, TSchema } from '@sinclair/typebox'
+import type { RawMessage, RawSendData, WebSocketConnection } from '../lib/connection.js'
 import type { InjectWSOptions } from '../lib/inject.js'
 import type { WebSocketRouteOptions } from '../lib/options.js'
 
-/** The socket a route's handler receives. */
-export type SocketFor<_SchemaCompiler extends FastifySchema> = WebSocketConnection
+type Simplify<T> = { [Key in keyof T]: T[Key] } & {}
+
+/** The tag field of a `schema.messages` route: `schema.discriminator`, by default 'type'. */
+export type DiscriminatorOf<Schema> = Schema extends { discriminator: infer Field extends string } ? Field : 'type'
+
+/** For a `schema.messages` route, each message type's full message (tag field included). */
+export type TaggedMessages<Schema> = Schema extends { messages: infer Members extends Record<string, TSchema> }
+  ? { [Type in keyof Members & string]: Simplify<{ [Field in DiscriminatorOf<Schema>]: Type } & Static<Members[Type]>> }
+  : Record<never, never>
+
+/** The arguments of the socket's 'message' event for a route's schema. */
+export type IncomingMessageArgs<Schema> = Schema extends { messages: Record<string, TSchema> }
+  ? [message: TaggedMessages<Schema>[keyof TaggedMessages<Schema>]]
+  : Schema extends { message: infer Message extends TSchema }
+    ? [message: Static<Message>]
+    : RawMessage
+
+/** What `socket.send` accepts for a route's schema. */
+export type OutgoingMessage<Schema> = Schema extends { send: infer Send extends TSchema } ? Static<Send> : RawSendData
+
+/** The socket a route's handler receives, typed from the route's message schemas. */
+export type SocketFor<Schema> = WebSocketConnection<IncomingMessageArgs<Schema>, OutgoingMessage<Schema>, TaggedMessages<Schema>>
 
 /** A WebSocket route handler: `(socket, request)`, with `this` the route's encapsulated instance. */
 export type WebSocketHandler<
@@ -74,6 +95,17 @@ export type WebSocketRouteDefinition<
 }
 
 declare module 'fastify' {
+  interface FastifySchema {
+    /** WebSocket routes: what the client may send, a TypeBox schema (JSON text, or binary with Type.Uint8Array()). */
+    message?: TSchema
+    /** WebSocket routes: a tagged union as a map from message type to its Type.Object() (tag field excluded). */
+    messages?: Record<string, TObject>
+    /** The tag field of `messages`. Default 'type'. */
+    discriminator?: string
+    /** WebSocket routes: what the server may send, a TypeBox schema. */
+    send?: TSchema
+  }
+
   interface FastifyInstance<
     RawServer extends RawServerBase = RawServerDefault,
     RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
