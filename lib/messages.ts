@@ -93,7 +93,8 @@ export class MessageCodec {
       return invalidJson
     }
     if (this.#members === undefined) return this.#check(this.#message as TypeCheck<TSchema>, value)
-    const tag = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[this.discriminator as string] : undefined
+    // Any JSON value but null can be indexed; a non-object simply has no tag.
+    const tag = (value as Record<string, unknown> | null)?.[this.discriminator as string]
     const member = typeof tag === 'string' ? this.#members.get(tag) : undefined
     if (member === undefined) {
       return new InvalidMessage('FST_UPGRADE_UNKNOWN_MESSAGE_TYPE', `/${this.discriminator as string}`, 'unknown message type', CloseCode.PolicyViolation)
@@ -101,10 +102,9 @@ export class MessageCodec {
     return this.#check(member, value)
   }
 
-  /** Why `value` may not be sent, or undefined when it may (or when there is no send schema). */
+  /** Why `value` may not be sent, or undefined when it may. Only for routes with schema.send. */
   checkSend (value: unknown): InvalidMessage | undefined {
-    if (this.#send === undefined) return undefined
-    const result = this.#check(this.#send, value)
+    const result = this.#check(this.#send as TypeCheck<TSchema>, value)
     return result instanceof InvalidMessage ? result : undefined
   }
 
