@@ -34,9 +34,15 @@ export function wrapRoute (route: RouteOptions, context: RouteContext): void {
     if (method !== 'GET' && method !== 'HEAD') throw new InvalidRouteMethodError(route.url, method)
   }
 
-  const settings = socketSettings(route, resolveRouteOptions(websocket, route.url), context.options)
-  const socketHandler = (wsHandler ?? route.handler) as unknown as SocketHandler
+  const routeOptions = resolveRouteOptions(websocket, route.url)
   const httpHandler: HttpHandler = wsHandler !== undefined ? route.handler : requireUpgrade
+  if (!methods.includes('GET')) {
+    // The HEAD twin never upgrades: no need to compile its message schemas again.
+    route.handler = httpHandler
+    return
+  }
+  const settings = socketSettings(route, routeOptions, context.options)
+  const socketHandler = (wsHandler ?? route.handler) as unknown as SocketHandler
 
   route.handler = function upgradeAwareHandler (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
     const upgrade = (request.raw as UpgradeRequest)[kUpgrade]

@@ -26,8 +26,15 @@ import type { WebSocketRouteOptions } from '../lib/options.js'
 
 type Simplify<T> = { [Key in keyof T]: T[Key] } & {}
 
-/** The tag field of a `schema.messages` route: `schema.discriminator`, by default 'type'. */
-export type DiscriminatorOf<Schema> = Schema extends { discriminator: infer Field extends string } ? Field : 'type'
+/**
+ * The tag field of a `schema.messages` route: `schema.discriminator`, by default 'type'.
+ * `never` when the discriminator's type is plain `string` (a schema object declared apart
+ * from the route without `as const`): the field's name is then unknown to the types, so
+ * the messages are typed without their tag rather than with a string index signature.
+ */
+export type DiscriminatorOf<Schema> = Schema extends { discriminator: infer Field extends string }
+  ? string extends Field ? never : Field
+  : 'type'
 
 /** For a `schema.messages` route, each message type's full message (tag field included). */
 export type TaggedMessages<Schema> = Schema extends { messages: infer Members extends Record<string, TSchema> }

@@ -8,7 +8,7 @@ import Fastify, { type FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import fastifyUpgrade, { CloseCode, InvalidMessage, WebSocketConnection } from '../lib/index.js'
-import type { InvalidMessageCode, InvalidMessagePolicy, InvalidMessageReply, RawSendData } from '../lib/index.js'
+import type { InvalidMessageCode, InvalidMessagePolicy, InvalidMessageReply, RawSendData, SocketFor } from '../lib/index.js'
 
 /** true when A and B are the same type (not merely mutually assignable; `any` only equals `any`). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
@@ -403,6 +403,53 @@ app.route({
       void msg.kind
     })
   }
+})
+
+// 5b. A schema declared apart from the route. With `as const` the discriminator keeps its
+// literal type and the messages are tagged by it, as inline.
+const kindSchema = {
+  discriminator: 'kind',
+  messages: {
+    join: Type.Object({ room: Type.String() }),
+    say: Type.Object({ text: Type.String() })
+  }
+} as const
+app.get('/discriminator-const', { websocket: true, schema: kindSchema }, (socket) => {
+  socket.on('say', (msg) => {
+    // claim 5 (schema declared `as const`): the tag field is `kind`
+    assert<Equal<typeof msg, KindSay>>()
+    // @ts-expect-error -- claim 5 (schema declared `as const`): there is no `type` field
+    void msg.type
+    void msg.kind
+  })
+})
+// SocketFor types a handler written apart from its route.
+function onKindSocket (socket: SocketFor<typeof kindSchema>): void {
+  socket.on('message', (msg) => {
+    // claim 5 (SocketFor): the exported SocketFor gives the same union tagged by `kind`
+    assert<Equal<typeof msg, KindJoin | KindSay>>()
+  })
+}
+app.get('/discriminator-socketfor', { websocket: true, schema: kindSchema }, onKindSocket)
+
+// Without `as const`, `discriminator` widens to `string`: the tag field's name is unknown to
+// the types, so the messages are typed without it (never with a string index signature that
+// would let `msg.type`, or any other name, through).
+const wideKindSchema = {
+  discriminator: 'kind',
+  messages: {
+    join: Type.Object({ room: Type.String() }),
+    say: Type.Object({ text: Type.String() })
+  }
+}
+app.get('/discriminator-wide', { websocket: true, schema: wideKindSchema }, (socket) => {
+  socket.on('say', (msg) => {
+    // claim 5 (widened discriminator): the say fields, and no tag field
+    assert<Equal<typeof msg, { text: string }>>()
+    // @ts-expect-error -- claim 5 (widened discriminator): `type` is not the tag field, and is not there
+    void msg.type
+    void msg.text
+  })
 })
 
 // ---------------------------------------------------------------------------------------
