@@ -60,3 +60,31 @@ export const InvalidSendError = createError<[string, string]>(
   500,
   TypeError
 )
+
+/** The Origin header names a site that may not open connections (Cross-Site WebSocket Hijacking). */
+export const OriginRefusedError = createError(
+  'FST_UPGRADE_ORIGIN_REFUSED',
+  'Origin not allowed',
+  403
+)
+
+/** None of the subprotocols the client offers is one the route speaks. */
+export const UnsupportedProtocolError = createError<[string]>(
+  'FST_UPGRADE_UNSUPPORTED_PROTOCOL',
+  'None of the offered subprotocols is supported; this route speaks: %s',
+  400
+)
+
+/** The route requires a subprotocol and the client offered none. */
+export const ProtocolRequiredError = createError<[string]>(
+  'FST_UPGRADE_PROTOCOL_REQUIRED',
+  'This route requires a subprotocol (Sec-WebSocket-Protocol): %s',
+  400
+)
+
+/** An HTTP/2 request reached a route that only speaks upgraded protocols (RFC 9113 has no Upgrade). */
+export const Http2UnsupportedError = createError(
+  'FST_UPGRADE_HTTP2_UNSUPPORTED',
+  'This route needs an HTTP/1.1 protocol upgrade, which HTTP/2 does not have: connect with HTTP/1.1',
+  505
+)

@@ -1,25 +1,75 @@
-// The WebSocket handshake itself, done by ws in noServer mode. One ws server serves
-// every route; it is created once per plugin registration, never per connection.
+// The WebSocket handshake itself, done by ws in noServer mode. ws options that must
+// differ by route (permessage-deflate) get one ws server per distinct option set, made
+// when the route is registered and shared by its connections; never one per connection.
 import type { IncomingMessage } from 'node:http'
-import { WebSocketServer, type WebSocket } from 'ws'
+import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws'
 import type { WsServerOptions } from './options.js'
 import type { PendingUpgrade } from './upgrade.js'
 
+const kProtocol = Symbol('fastify-upgrade.protocol')
+
+interface NegotiatedRequest extends IncomingMessage {
+  /** The route's subprotocol choice; undefined leaves it to ws' usual rule. */
+  [kProtocol]?: string | false
+}
+
+/** ws options a route may set for itself. */
+export interface RouteServerOptions {
+  perMessageDeflate?: boolean | PerMessageDeflateOptions
+}
+
 export class Handshake {
+  /** The server for routes that change no ws option: `app.websocketServer`. */
   readonly server: WebSocketServer
+  readonly #base: WsServerOptions
+  readonly #servers = new Map<string, WebSocketServer>()
 
   constructor (options: WsServerOptions) {
-    this.server = new WebSocketServer({ ...options, noServer: true })
+    this.#base = options
+    this.server = this.#create(options)
+  }
+
+  /** The ws server for a route's options, shared with every route that has the same. */
+  serverFor (route: RouteServerOptions): WebSocketServer {
+    if (route.perMessageDeflate === undefined) return this.server
+    const key = JSON.stringify(route.perMessageDeflate)
+    let server = this.#servers.get(key)
+    if (server === undefined) {
+      server = this.#create({ ...this.#base, perMessageDeflate: route.perMessageDeflate })
+      this.#servers.set(key, server)
+    }
+    return server
   }
 
   /**
    * Answers 101 and calls `done` with the open ws socket. ws calls nothing if the
    * client hung up meanwhile; the caller's socket tracking covers that case.
    */
-  accept (request: IncomingMessage, upgrade: PendingUpgrade, done: (socket: WebSocket) => void): void {
+  accept (server: WebSocketServer, request: IncomingMessage, upgrade: PendingUpgrade, protocol: string | false | undefined, done: (socket: WebSocket) => void): void {
     // The route already chose WebSocket from the client's Upgrade list ("websocket/13,
     // foo" is valid HTTP); ws only accepts the bare token, so hand it the choice.
     request.headers.upgrade = 'websocket'
-    this.server.handleUpgrade(request, upgrade.socket, upgrade.head, done)
+    ;(request as NegotiatedRequest)[kProtocol] = protocol
+    server.handleUpgrade(request, upgrade.socket, upgrade.head, done)
+  }
+
+  async close (): Promise<void> {
+    const servers = [this.server, ...this.#servers.values()]
+    await Promise.all(servers.map(async (server) => { await new Promise((resolve) => server.close(resolve)) }))
+  }
+
+  #create (options: WsServerOptions): WebSocketServer {
+    const userChoice = options.handleProtocols
+    return new WebSocketServer({
+      ...options,
+      noServer: true,
+      handleProtocols: (offered, request) => {
+        const chosen = (request as NegotiatedRequest)[kProtocol]
+        if (chosen !== undefined) return chosen
+        if (userChoice !== undefined) return userChoice(offered, request)
+        // ws' own default: the client's first choice.
+        return offered.values().next().value as string // ws calls this only when something was offered
+      }
+    })
   }
 }

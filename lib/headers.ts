@@ -27,12 +27,23 @@ export function connectionRequestsUpgrade (headers: IncomingHttpHeaders): boolea
   return tokenList(headers.connection).includes('upgrade')
 }
 
-/** `Upgrade` offers WebSocket, with or without a version suffix. */
-export function upgradeOffersWebSocket (headers: IncomingHttpHeaders): boolean {
+function isWebSocketToken (element: string): boolean {
+  return protocolName(element) === 'websocket'
+}
+
+/**
+ * The protocol to switch to: the first element of the client's `Upgrade` list (its
+ * order of preference, RFC 9110 section 7.8) that the route speaks. `websocket` matches
+ * with any version suffix; other protocols match their declared `name/version` token
+ * exactly, case-insensitively. Returns the route's spelling of the protocol.
+ */
+export function chooseUpgrade (headers: IncomingHttpHeaders, speaksWebSocket: boolean, others: ReadonlyMap<string, string>): string | undefined {
   for (const element of tokenList(headers.upgrade)) {
-    if (protocolName(element) === 'websocket') return true
+    if (speaksWebSocket && isWebSocketToken(element)) return 'websocket'
+    const declared = others.get(element)
+    if (declared !== undefined) return declared
   }
-  return false
+  return undefined
 }
 
 // 16 random bytes, base64-encoded: 22 characters and "==" (RFC 6455 section 4.1).

@@ -29,19 +29,22 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   app.addHook('preClose', async () => {
     await context.lifecycle.shutdown(options.closeTimeout)
   })
-  app.addHook('onClose', (_instance, done) => {
+  app.addHook('onClose', async () => {
     app.server.removeListener('upgrade', onUpgrade)
-    context.handshake.server.close(() => { done() })
+    await context.handshake.close()
   })
 }
 
 export default fp(fastifyUpgrade, { fastify: '5.x', name: 'fastify-upgrade' })
 
 export { CloseCode } from './close-codes.js'
+export { upgradeRequired } from './route.js'
+export type { ProtocolHandler } from './protocol-upgrade.js'
+export type { AllowedOrigins } from './origin.js'
 export { WebSocketConnection } from './connection.js'
 export type { RawMessage, RawSendData, ConnectionEvents } from './connection.js'
 export { InvalidMessage } from './messages.js'
 export type { InvalidMessageCode, InvalidMessageReply } from './messages.js'
-export type { FastifyUpgradeOptions, WebSocketRouteOptions, WebSocketErrorHandler, WsServerOptions, InvalidMessagePolicy } from './options.js'
+export type { FastifyUpgradeOptions, WebSocketRouteOptions, WebSocketErrorHandler, WsServerOptions, InvalidMessagePolicy, SelectProtocol } from './options.js'
 export type { InjectWSOptions, InjectRejection } from './inject.js'
 export type * from '../types/index.js'

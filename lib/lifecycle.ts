@@ -10,6 +10,8 @@ export class Lifecycle {
   /** Upgrade sockets between the 'upgrade' event and the end of their handshake or HTTP reply. */
   readonly pending = new Set<Duplex>()
   readonly open = new Set<WebSocketConnection<never, never>>()
+  /** Streams of other upgraded protocols, handed to their handlers. */
+  readonly streams = new Set<Duplex>()
   closing = false
   #drained: (() => void) | undefined
 
@@ -28,17 +30,30 @@ export class Lifecycle {
     })
   }
 
+  /** A socket switched to another protocol: tracked until it closes. */
+  addStream (stream: Duplex): void {
+    this.#forgetPending(stream)
+    this.streams.add(stream)
+    stream.once('close', () => {
+      this.streams.delete(stream)
+      this.#settle()
+    })
+  }
+
   async shutdown (timeout: number): Promise<void> {
     this.closing = true
-    if (this.open.size + this.pending.size > 0) {
+    if (this.open.size + this.pending.size + this.streams.size > 0) {
       const drained = new Promise<void>((resolve) => { this.#drained = resolve })
       for (const connection of this.open) connection.close(CloseCode.GoingAway, 'server shutting down')
+      // Other protocols have no close code: half-close them, their handlers see 'end'.
+      for (const stream of this.streams) stream.end()
       let timer: NodeJS.Timeout | undefined
       const timedOut = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeout) })
       await Promise.race([drained, timedOut])
       clearTimeout(timer)
       for (const connection of this.open) connection.terminate()
       for (const socket of this.pending) socket.destroy()
+      for (const stream of this.streams) stream.destroy()
     }
   }
 
@@ -47,6 +62,6 @@ export class Lifecycle {
   }
 
   #settle (): void {
-    if (this.closing && this.open.size === 0 && this.pending.size === 0) this.#drained?.()
+    if (this.closing && this.open.size + this.pending.size + this.streams.size === 0) this.#drained?.()
   }
 }

@@ -1,9 +1,10 @@
 // Plugin options: defaults, validation, and the merge of plugin-wide with per-route settings.
-import type { ServerOptions } from 'ws'
+import type { PerMessageDeflateOptions, ServerOptions } from 'ws'
 import type { FastifyRequest } from 'fastify'
 import { InvalidOptionError } from './errors.js'
 import type { WebSocketConnection } from './connection.js'
 import type { InvalidMessage } from './messages.js'
+import type { AllowedOrigins } from './origin.js'
 
 /** Decides what happens when a handler or a message listener throws. */
 export type WebSocketErrorHandler = (
@@ -23,6 +24,9 @@ export type InvalidMessagePolicy =
   | 'ignore'
   | ((error: InvalidMessage, socket: WebSocketConnection<never, never>, request: FastifyRequest) => void)
 
+/** Picks the subprotocol from the client's offer; undefined or false refuses the handshake. */
+export type SelectProtocol = (offered: string[], request: FastifyRequest) => string | false | undefined
+
 /** ws server options, less those that would make ws own the HTTP server or the path. */
 export type WsServerOptions = Omit<ServerOptions, 'server' | 'port' | 'path' | 'noServer'>
 
@@ -37,6 +41,8 @@ export interface FastifyUpgradeOptions {
   onInvalidMessage?: InvalidMessagePolicy
   /** Check `socket.send` data against `schema.send`. Default: on unless NODE_ENV is 'production'. */
   validateSend?: boolean
+  /** Browser origins allowed to connect to every route (a route may set its own). Default: any. */
+  allowedOrigins?: AllowedOrigins
 }
 
 /** Per-route settings, given as `websocket: { ... }` on the route. */
@@ -44,6 +50,16 @@ export interface WebSocketRouteOptions {
   errorHandler?: WebSocketErrorHandler
   onInvalidMessage?: InvalidMessagePolicy
   validateSend?: boolean
+  /** Subprotocols this route speaks, most preferred first. */
+  protocols?: string[]
+  /** Overrides the choice among the client's offered subprotocols. */
+  selectProtocol?: SelectProtocol
+  /** Refuse clients that offer no subprotocol. Default: true when `protocols` or `selectProtocol` is set. */
+  requireProtocol?: boolean
+  /** permessage-deflate for this route, as ws' option of that name. Default: the plugin's `options.perMessageDeflate`, itself off by default. */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions
+  /** Browser origins allowed to connect to this route, instead of the plugin-wide list. */
+  allowedOrigins?: AllowedOrigins
 }
 
 export interface ResolvedOptions {
@@ -52,6 +68,7 @@ export interface ResolvedOptions {
   closeTimeout: number
   onInvalidMessage: InvalidMessagePolicy
   validateSend: boolean
+  allowedOrigins: AllowedOrigins | undefined
 }
 
 // ws options that would have ws listen, attach to a server or filter paths itself:
@@ -67,9 +84,7 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
       throw new InvalidOptionError(`options.${key}`, 'the plugin runs ws in noServer mode and routes upgrades through Fastify')
     }
   }
-  if (options.errorHandler !== undefined && typeof options.errorHandler !== 'function') {
-    throw new InvalidOptionError('errorHandler', 'must be a function')
-  }
+  checkFunction(options.errorHandler, 'errorHandler')
   const closeTimeout = options.closeTimeout ?? defaultCloseTimeout
   if (!Number.isFinite(closeTimeout) || closeTimeout < 0) {
     throw new InvalidOptionError('closeTimeout', 'must be a non-negative number of milliseconds')
@@ -82,7 +97,8 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     onInvalidMessage: options.onInvalidMessage ?? 'close',
     // Checking what we send costs a schema check per message: worth it while developing,
     // off in production unless asked for.
-    validateSend: options.validateSend ?? process.env.NODE_ENV !== 'production'
+    validateSend: options.validateSend ?? process.env.NODE_ENV !== 'production',
+    allowedOrigins: options.allowedOrigins
   }
 }
 
@@ -93,9 +109,15 @@ function checkMessageOptions (options: { onInvalidMessage?: unknown, validateSen
   if (policy !== undefined && typeof policy !== 'function' && !policies.has(policy as string)) {
     throw new InvalidOptionError(`${where}onInvalidMessage`, "must be 'close', 'reply', 'ignore' or a function")
   }
-  if (options.validateSend !== undefined && typeof options.validateSend !== 'boolean') {
-    throw new InvalidOptionError(`${where}validateSend`, 'must be a boolean')
-  }
+  checkType(options.validateSend, 'boolean', `${where}validateSend`)
+}
+
+function checkFunction (value: unknown, name: string): void {
+  checkType(value, 'function', name)
+}
+
+function checkType (value: unknown, type: 'boolean' | 'function', name: string): void {
+  if (value !== undefined && typeof value !== type) throw new InvalidOptionError(name, `must be a ${type}`)
 }
 
 /** `websocket: true` or `websocket: { ... }` on a route, checked once at registration. */
@@ -105,9 +127,13 @@ export function resolveRouteOptions (value: unknown, url: string): WebSocketRout
     throw new InvalidOptionError(`websocket (route ${url})`, 'must be true or an options object')
   }
   const route = value as WebSocketRouteOptions
-  if (route.errorHandler !== undefined && typeof route.errorHandler !== 'function') {
-    throw new InvalidOptionError(`websocket.errorHandler (route ${url})`, 'must be a function')
+  const where = `websocket (route ${url}).`
+  checkFunction(route.errorHandler, `${where}errorHandler`)
+  checkFunction(route.selectProtocol, `${where}selectProtocol`)
+  checkType(route.requireProtocol, 'boolean', `${where}requireProtocol`)
+  if (route.protocols !== undefined && (!Array.isArray(route.protocols) || route.protocols.length === 0)) {
+    throw new InvalidOptionError(`${where}protocols`, 'must be a non-empty list of subprotocol names')
   }
-  checkMessageOptions(route, `websocket (route ${url}).`)
+  checkMessageOptions(route, where)
   return route
 }

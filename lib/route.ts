@@ -1,31 +1,34 @@
-// onRoute: turns `websocket` / `wsHandler` route options into one upgrade-aware
-// Fastify handler. Everything before it (routing, params, schemas, hooks) is Fastify's.
+// onRoute: turns `websocket` / `wsHandler` / `upgrade` route options into one
+// upgrade-aware Fastify handler. Everything before it (routing, params, schemas, hooks)
+// is Fastify's; this file only decides what a request that reaches the route gets.
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import type { Socket } from 'node:net'
-import type { WebSocket } from 'ws'
-import { WebSocketConnection, type SocketSettings } from './connection.js'
-import { MessageCodec, invalidMessageHandler, type MessageSchemas } from './messages.js'
-import { BadHandshakeError, InvalidRouteMethodError, ServerClosingError, UnsupportedVersionError, UpgradeRequiredError } from './errors.js'
-import { connectionRequestsUpgrade, upgradeOffersWebSocket, webSocketHandshakeProblem } from './headers.js'
-import type { Handshake } from './handshake.js'
-import type { Lifecycle } from './lifecycle.js'
-import { resolveRouteOptions, type ResolvedOptions, type WebSocketErrorHandler, type WebSocketRouteOptions } from './options.js'
-import { kUpgrade, type PendingUpgrade, type UpgradeRequest } from './upgrade.js'
-import { CloseCode } from './close-codes.js'
+import { acceptWebSocket, compileWebSocketRoute, type RouteContext, type SocketHandler, type WebSocketRoute } from './accept.js'
+import { Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, ServerClosingError, UpgradeRequiredError } from './errors.js'
+import { chooseUpgrade, connectionRequestsUpgrade } from './headers.js'
+import { resolveRouteOptions } from './options.js'
+import { switchProtocol, type ProtocolHandler } from './protocol-upgrade.js'
+import { kUpgrade, type UpgradeRequest } from './upgrade.js'
+
+export type { RouteContext } from './accept.js'
 
 type HttpHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
-type SocketHandler = (this: FastifyInstance, socket: WebSocketConnection, request: FastifyRequest) => unknown
 
-/** What every websocket route shares: the plugin's settings and machinery. */
-export interface RouteContext {
-  options: ResolvedOptions
-  handshake: Handshake
-  lifecycle: Lifecycle
+/**
+ * The `handler` of a route that only speaks upgraded protocols (`upgrade: {...}` without
+ * WebSocket): plain requests get 426 listing the route's protocols.
+ */
+export function upgradeRequired (this: FastifyInstance, _request: FastifyRequest, reply: FastifyReply): void {
+  // Replaced per route by wrapRoute; reached only on a route the plugin did not wrap.
+  reply.code(426).send(new UpgradeRequiredError('another protocol'))
 }
 
+// protocol-name ["/" protocol-version] (RFC 9110 section 7.8), both tokens.
+const protocolToken = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?$/
+
 export function wrapRoute (route: RouteOptions, context: RouteContext): void {
-  const { websocket, wsHandler } = route
-  if ((websocket === undefined || websocket === false) && wsHandler === undefined) return
+  const { websocket, wsHandler, upgrade: protocolHandlers } = route
+  const speaksWebSocket = (websocket !== undefined && websocket !== false) || wsHandler !== undefined
+  if (!speaksWebSocket && protocolHandlers === undefined) return
 
   const methods = Array.isArray(route.method) ? route.method : [route.method]
   for (const method of methods) {
@@ -34,128 +37,73 @@ export function wrapRoute (route: RouteOptions, context: RouteContext): void {
     if (method !== 'GET' && method !== 'HEAD') throw new InvalidRouteMethodError(route.url, method)
   }
 
+  const others = compileProtocols(protocolHandlers, route.url)
+  const upgradeHeader = [...(speaksWebSocket ? ['websocket'] : []), ...others.handlers.keys()].join(', ')
+  const plainHandler = chooseHttpHandler(route, speaksWebSocket, wsHandler !== undefined, upgradeHeader)
   const routeOptions = resolveRouteOptions(websocket, route.url)
-  const httpHandler: HttpHandler = wsHandler !== undefined ? route.handler : requireUpgrade
   if (!methods.includes('GET')) {
-    // The HEAD twin never upgrades: no need to compile its message schemas again.
-    route.handler = httpHandler
+    // The HEAD twin never upgrades: no need to compile its WebSocket side again.
+    route.handler = plainHandler
     return
   }
-  const settings = socketSettings(route, routeOptions, context.options)
-  const socketHandler = (wsHandler ?? route.handler) as unknown as SocketHandler
+  const webSocketRoute: WebSocketRoute | undefined = speaksWebSocket
+    ? compileWebSocketRoute(route, routeOptions, (wsHandler ?? route.handler) as unknown as SocketHandler, context)
+    : undefined
 
   route.handler = function upgradeAwareHandler (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
     const upgrade = (request.raw as UpgradeRequest)[kUpgrade]
-    if (upgrade === undefined || !isWebSocketUpgrade(request)) return httpHandler.call(this, request, reply)
-    acceptWebSocket(this, request, reply, upgrade, socketHandler, settings, context)
+    const protocol = upgrade === undefined ? undefined : requestedProtocol(request, webSocketRoute !== undefined, others.tokens)
+    if (protocol === undefined) return plainHandler.call(this, request, reply)
+    if (context.lifecycle.closing) {
+      reply.header('retry-after', '5').send(new ServerClosingError())
+      return
+    }
+    if (protocol === 'websocket') acceptWebSocket(this, request, reply, upgrade as NonNullable<typeof upgrade>, webSocketRoute as WebSocketRoute, context)
+    else switchProtocol(this, request, reply, upgrade as NonNullable<typeof upgrade>, protocol, others.handlers.get(protocol) as ProtocolHandler, context.lifecycle)
+  }
+}
+
+/** `upgrade: { 'name/version': handler }`, checked once: token syntax and handler type. */
+function compileProtocols (value: unknown, url: string): { handlers: Map<string, ProtocolHandler>, tokens: Map<string, string> } {
+  const handlers = new Map<string, ProtocolHandler>()
+  const tokens = new Map<string, string>()
+  if (value === undefined) return { handlers, tokens }
+  if (typeof value !== 'object' || value === null) throw new InvalidOptionError(`upgrade (route ${url})`, 'must map protocol names to handlers')
+  for (const [protocol, handler] of Object.entries(value)) {
+    if (!protocolToken.test(protocol) || protocol.toLowerCase().split('/')[0] === 'websocket') {
+      throw new InvalidOptionError(`upgrade (route ${url})`, `"${protocol}" is not a protocol token other than websocket (use the websocket option)`)
+    }
+    if (typeof handler !== 'function') throw new InvalidOptionError(`upgrade['${protocol}'] (route ${url})`, 'must be a function')
+    handlers.set(protocol, handler as ProtocolHandler)
+    tokens.set(protocol.toLowerCase(), protocol)
+  }
+  return { handlers, tokens }
+}
+
+/** What serves requests that do not upgrade: the HTTP handler of a dual route, or 426. */
+function chooseHttpHandler (route: RouteOptions, speaksWebSocket: boolean, hasWsHandler: boolean, upgradeHeader: string): HttpHandler {
+  const upgradeOnly = speaksWebSocket ? !hasWsHandler : route.handler === upgradeRequired
+  if (!upgradeOnly) return route.handler
+  return function requireUpgrade (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): void {
+    // HTTP/2 has no Upgrade (RFC 9113 section 8.2.2), so 426 would name the impossible.
+    if (request.raw.httpVersionMajor >= 2) {
+      reply.send(new Http2UnsupportedError())
+      return
+    }
+    // Setting Connection ourselves stops Node adding "close"; keep it when the connection ends.
+    const connection = reply.raw.shouldKeepAlive ? 'Upgrade' : 'Upgrade, close'
+    reply.code(426).header('upgrade', upgradeHeader).header('connection', connection)
+    reply.send(new UpgradeRequiredError(upgradeHeader))
   }
 }
 
 /**
- * RFC 9110 section 7.8: only an HTTP/1.1 GET with `Connection: upgrade` and an
- * `Upgrade` list naming websocket is a WebSocket handshake. Anything else is served as
- * if the Upgrade header were absent.
+ * RFC 9110 section 7.8: only an HTTP/1.1 request with `Connection: upgrade` can switch,
+ * to the first protocol of its `Upgrade` list that the route speaks. Anything else is
+ * served as if the Upgrade header were absent. (upgrade.ts only lets body-less GETs here.)
  */
-function isWebSocketUpgrade (request: FastifyRequest): boolean {
+function requestedProtocol (request: FastifyRequest, speaksWebSocket: boolean, others: ReadonlyMap<string, string>): string | undefined {
   const raw = request.raw
-  return raw.method === 'GET' &&
-    raw.httpVersion === '1.1' &&
-    connectionRequestsUpgrade(raw.headers) &&
-    upgradeOffersWebSocket(raw.headers)
-}
-
-/** The HTTP side of a WebSocket-only route: 426 naming the protocol to upgrade to. */
-function requireUpgrade (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): void {
-  // Setting Connection ourselves stops Node adding "close"; keep it when the connection ends.
-  const connection = reply.raw.shouldKeepAlive ? 'Upgrade' : 'Upgrade, close'
-  reply.code(426).header('upgrade', 'websocket').header('connection', connection)
-  reply.send(new UpgradeRequiredError('websocket'))
-}
-
-function acceptWebSocket (
-  instance: FastifyInstance,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  upgrade: PendingUpgrade,
-  handler: SocketHandler,
-  settings: SocketSettings,
-  context: RouteContext
-): void {
-  if (context.lifecycle.closing) {
-    reply.header('retry-after', '5').send(new ServerClosingError())
-    return
-  }
-  const problem = webSocketHandshakeProblem(request.headers)
-  if (problem !== undefined) {
-    if (problem.kind === 'version') {
-      reply.header('sec-websocket-version', '13').send(new UnsupportedVersionError(problem.detail))
-    } else {
-      reply.send(new BadHandshakeError(problem.detail))
-    }
-    return
-  }
-
-  // From here on the socket is ours, not Fastify's: no reply will be written.
-  reply.hijack()
-  reply.raw.detachSocket(upgrade.socket as Socket)
-  context.handshake.accept(request.raw, upgrade, (ws: WebSocket) => {
-    const connection = new WebSocketConnection(ws, request, settings)
-    context.lifecycle.add(connection as unknown as WebSocketConnection<never, never>, upgrade.socket)
-    runHandler(instance, handler, connection, request)
-  })
-}
-
-function runHandler (instance: FastifyInstance, handler: SocketHandler, connection: WebSocketConnection, request: FastifyRequest): void {
-  let result: unknown
-  try {
-    result = handler.call(instance, connection, request)
-  } catch (error) {
-    connection.handlerSettled()
-    connection.fail(error)
-    return
-  }
-  if (isThenable(result)) {
-    result.then(() => { connection.handlerSettled() }, (error: unknown) => {
-      connection.handlerSettled()
-      connection.fail(error)
-    })
-  } else {
-    connection.handlerSettled()
-  }
-}
-
-function isThenable (value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'
-}
-
-/** What every connection of this route shares, resolved once at registration. */
-function socketSettings (route: RouteOptions, routeOptions: WebSocketRouteOptions, pluginOptions: ResolvedOptions): SocketSettings {
-  const codec = new MessageCodec((route.schema ?? {}) as MessageSchemas, route.url)
-  const onError = routeOptions.errorHandler ?? pluginOptions.errorHandler ?? closeWithInternalError
-  const validateSend = routeOptions.validateSend ?? pluginOptions.validateSend
-  return {
-    decoder: codec.decodes ? codec : undefined,
-    sendChecker: validateSend && route.schema?.send !== undefined ? codec : undefined,
-    encodesJson: route.schema?.send !== undefined,
-    onInvalidMessage: invalidMessageHandler(routeOptions.onInvalidMessage ?? pluginOptions.onInvalidMessage),
-    onError: onError === closeWithInternalError ? onError : guarded(onError),
-    url: route.url
-  }
-}
-
-/** A custom error handler that throws falls back to the default. */
-function guarded (onError: WebSocketErrorHandler): WebSocketErrorHandler {
-  return (error, socket, request) => {
-    try {
-      onError(error, socket, request)
-    } catch (handlerError) {
-      closeWithInternalError(handlerError, socket, request)
-    }
-  }
-}
-
-/** The default error policy: log through the request's logger and close this connection only. */
-function closeWithInternalError (error: unknown, socket: WebSocketConnection<never, never>, request: FastifyRequest): void {
-  request.log.error({ err: error }, 'websocket handler failed')
-  socket.close(CloseCode.InternalError, 'internal error')
+  if (raw.httpVersion !== '1.1' || !connectionRequestsUpgrade(raw.headers)) return undefined
+  return chooseUpgrade(raw.headers, speaksWebSocket, others)
 }

@@ -1,6 +1,6 @@
 // Pure token-list parsing: no server needed.
 import t from 'tap'
-import { connectionRequestsUpgrade, protocolName, tokenList, upgradeOffersWebSocket, webSocketHandshakeProblem } from '../lib/headers.js'
+import { chooseUpgrade, connectionRequestsUpgrade, protocolName, tokenList, webSocketHandshakeProblem } from '../lib/headers.js'
 
 t.test('tokenList splits, trims, lower-cases and drops empty elements', async (t) => {
   t.same(tokenList(undefined), [])
@@ -24,13 +24,25 @@ t.test('Connection must name the upgrade option', async (t) => {
   t.notOk(connectionRequestsUpgrade({}))
 })
 
-t.test('Upgrade must offer websocket, with or without a version', async (t) => {
-  t.ok(upgradeOffersWebSocket({ upgrade: 'websocket' }))
-  t.ok(upgradeOffersWebSocket({ upgrade: 'WebSocket' }))
-  t.ok(upgradeOffersWebSocket({ upgrade: 'foo/2, websocket/13' }))
-  t.notOk(upgradeOffersWebSocket({ upgrade: 'h2c' }))
-  t.notOk(upgradeOffersWebSocket({ upgrade: 'websockets' }))
-  t.notOk(upgradeOffersWebSocket({}))
+t.test('chooseUpgrade: websocket with or without a version, in the client order', async (t) => {
+  const none = new Map<string, string>()
+  t.equal(chooseUpgrade({ upgrade: 'websocket' }, true, none), 'websocket')
+  t.equal(chooseUpgrade({ upgrade: 'WebSocket' }, true, none), 'websocket')
+  t.equal(chooseUpgrade({ upgrade: 'foo/2, websocket/13' }, true, none), 'websocket')
+  t.equal(chooseUpgrade({ upgrade: 'h2c' }, true, none), undefined)
+  t.equal(chooseUpgrade({ upgrade: 'websockets' }, true, none), undefined)
+  t.equal(chooseUpgrade({}, true, none), undefined)
+  t.equal(chooseUpgrade({ upgrade: 'websocket' }, false, none), undefined, 'not on a route without WebSocket')
+})
+
+t.test('chooseUpgrade: other protocols match name/version exactly, case-insensitively, first offered wins', async (t) => {
+  const others = new Map([['line/1', 'Line/1'], ['echo', 'echo']])
+  t.equal(chooseUpgrade({ upgrade: 'LINE/1' }, false, others), 'Line/1', 'answers with the route spelling')
+  t.equal(chooseUpgrade({ upgrade: 'line/2, line' }, false, others), undefined, 'versions must match exactly')
+  t.equal(chooseUpgrade({ upgrade: 'echo, line/1' }, true, others), 'echo', 'client preference order')
+  t.equal(chooseUpgrade({ upgrade: 'line/1, websocket' }, true, others), 'Line/1')
+  t.equal(chooseUpgrade({ upgrade: 'websocket, line/1' }, true, others), 'websocket')
+  t.equal(chooseUpgrade({ upgrade: ' , echo ,' }, false, others), 'echo', 'empty elements are skipped')
 })
 
 t.test('handshake problems: key and version', async (t) => {

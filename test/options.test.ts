@@ -31,7 +31,7 @@ t.test('errorHandler and closeTimeout are checked', async (t) => {
   t.throws(() => {
     // @ts-expect-error -- deliberately wrong type
     app.get('/ws', { websocket: { errorHandler: 42 } }, () => {})
-  }, { code: 'FST_UPGRADE_INVALID_OPTION', message: /websocket\.errorHandler \(route \/ws\)/ })
+  }, { code: 'FST_UPGRADE_INVALID_OPTION', message: /"websocket \(route \/ws\)\.errorHandler": must be a function/ })
   await app.close()
 })
 

@@ -18,6 +18,7 @@ import type {
   RouteGenericInterface,
   RouteShorthandOptions
 } from 'fastify'
+import type { Duplex } from 'node:stream'
 import type { WebSocket, WebSocketServer } from 'ws'
 import type { Static, TObject, TSchema } from '@sinclair/typebox'
 import type { RawMessage, RawSendData, WebSocketConnection } from '../lib/connection.js'
@@ -67,6 +68,22 @@ export type WebSocketHandler<
 > = (
   this: FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>,
   socket: SocketFor<SchemaCompiler>,
+  request: FastifyRequest<RouteGeneric, RawServer, RawRequest, SchemaCompiler, TypeProvider, ContextConfig, Logger>
+) => void | Promise<unknown>
+
+/** Serves a non-WebSocket upgraded protocol on the raw stream (the bytes after the 101). */
+export type ProtocolUpgradeHandler<
+  RawServer extends RawServerBase = RawServerDefault,
+  RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
+  RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
+  RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
+  ContextConfig = ContextConfigDefault,
+  SchemaCompiler extends FastifySchema = FastifySchema,
+  TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
+  Logger extends FastifyBaseLogger = FastifyBaseLogger
+> = (
+  this: FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>,
+  stream: Duplex,
   request: FastifyRequest<RouteGeneric, RawServer, RawRequest, SchemaCompiler, TypeProvider, ContextConfig, Logger>
 ) => void | Promise<unknown>
 
@@ -169,5 +186,7 @@ declare module 'fastify' {
     websocket?: boolean | WebSocketRouteOptions
     /** The socket handler of a dual route, whose `handler` keeps serving plain HTTP. */
     wsHandler?: WebSocketHandler<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, NoInfer<SchemaCompiler>, TypeProvider, Logger>
+    /** Other protocols this route switches to, by `name/version` token (RFC 9110 section 7.8). */
+    upgrade?: Record<string, ProtocolUpgradeHandler<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, NoInfer<SchemaCompiler>, TypeProvider, Logger>>
   }
 }

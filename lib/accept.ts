@@ -1,0 +1,116 @@
+// Accepting a WebSocket on a route: negotiate (negotiate.ts), hand the socket to ws
+// (handshake.ts), wrap it (connection.ts) and run the route's handler. Everything a
+// route needs for this is compiled once, when the route is registered.
+import type { Socket } from 'node:net'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { WebSocket, WebSocketServer } from 'ws'
+import { CloseCode } from './close-codes.js'
+import { WebSocketConnection, type SocketSettings } from './connection.js'
+import type { Handshake } from './handshake.js'
+import type { Lifecycle } from './lifecycle.js'
+import { MessageCodec, invalidMessageHandler, type MessageSchemas } from './messages.js'
+import { compileNegotiation, negotiate, type Negotiation } from './negotiate.js'
+import type { ResolvedOptions, WebSocketErrorHandler, WebSocketRouteOptions } from './options.js'
+import type { PendingUpgrade } from './upgrade.js'
+
+export type SocketHandler = (this: FastifyInstance, socket: WebSocketConnection, request: FastifyRequest) => unknown
+
+/** What every upgrade route shares: the plugin's settings and machinery. */
+export interface RouteContext {
+  options: ResolvedOptions
+  handshake: Handshake
+  lifecycle: Lifecycle
+}
+
+/** A route's WebSocket side, compiled at registration. */
+export interface WebSocketRoute {
+  handler: SocketHandler
+  settings: SocketSettings
+  negotiation: Negotiation
+  server: WebSocketServer
+}
+
+export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSocketRouteOptions, handler: SocketHandler, context: RouteContext): WebSocketRoute {
+  const plugin = context.options
+  const codec = new MessageCodec((route.schema ?? {}) as MessageSchemas, route.url)
+  const onError = routeOptions.errorHandler ?? plugin.errorHandler ?? closeWithInternalError
+  const validateSend = routeOptions.validateSend ?? plugin.validateSend
+  const sends = route.schema?.send !== undefined
+  return {
+    handler,
+    settings: {
+      decoder: codec.decodes ? codec : undefined,
+      sendChecker: validateSend && sends ? codec : undefined,
+      encodesJson: sends,
+      onInvalidMessage: invalidMessageHandler(routeOptions.onInvalidMessage ?? plugin.onInvalidMessage),
+      onError: onError === closeWithInternalError ? onError : guarded(onError),
+      url: route.url
+    },
+    negotiation: compileNegotiation(routeOptions, plugin.allowedOrigins, route.url),
+    server: context.handshake.serverFor(routeOptions)
+  }
+}
+
+export function acceptWebSocket (
+  instance: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  upgrade: PendingUpgrade,
+  route: WebSocketRoute,
+  context: RouteContext
+): void {
+  const outcome = negotiate(request, route.negotiation)
+  if ('error' in outcome) {
+    if (outcome.header !== undefined) reply.header(...outcome.header)
+    reply.send(outcome.error)
+    return
+  }
+  // From here on the socket is ours, not Fastify's: no reply will be written.
+  reply.hijack()
+  reply.raw.detachSocket(upgrade.socket as Socket)
+  context.handshake.accept(route.server, request.raw, upgrade, outcome.protocol, (ws: WebSocket) => {
+    const connection = new WebSocketConnection(ws, request, route.settings)
+    context.lifecycle.add(connection as unknown as WebSocketConnection<never, never>, upgrade.socket)
+    runHandler(instance, route.handler, connection, request)
+  })
+}
+
+function runHandler (instance: FastifyInstance, handler: SocketHandler, connection: WebSocketConnection, request: FastifyRequest): void {
+  let result: unknown
+  try {
+    result = handler.call(instance, connection, request)
+  } catch (error) {
+    connection.handlerSettled()
+    connection.fail(error)
+    return
+  }
+  if (isThenable(result)) {
+    result.then(() => { connection.handlerSettled() }, (error: unknown) => {
+      connection.handlerSettled()
+      connection.fail(error)
+    })
+  } else {
+    connection.handlerSettled()
+  }
+}
+
+function isThenable (value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'
+}
+
+/** A custom error handler that throws falls back to the default. */
+function guarded (onError: WebSocketErrorHandler): WebSocketErrorHandler {
+  return (error, socket, request) => {
+    try {
+      onError(error, socket, request)
+    } catch (handlerError) {
+      closeWithInternalError(handlerError, socket, request)
+    }
+  }
+}
+
+/** The default error policy: log through the request's logger and close this connection only. */
+function closeWithInternalError (error: unknown, socket: WebSocketConnection<never, never>, request: FastifyRequest): void {
+  request.log.error({ err: error }, 'websocket handler failed')
+  socket.close(CloseCode.InternalError, 'internal error')
+}

@@ -1,0 +1,28 @@
+// Origin checks against Cross-Site WebSocket Hijacking. Pure.
+import type { FastifyRequest } from 'fastify'
+import { InvalidOptionError } from './errors.js'
+
+/**
+ * Which browser origins may open a connection: exact origins (`https://app.example`),
+ * a RegExp tested against the Origin header, or a function.
+ */
+export type AllowedOrigins = string | string[] | RegExp | ((origin: string, request: FastifyRequest) => boolean)
+
+export type OriginCheck = (origin: string | undefined, request: FastifyRequest) => boolean
+
+/**
+ * Compiles `allowedOrigins` once. A request without an Origin header passes: browsers
+ * always send one on WebSocket handshakes, so its absence means a non-browser client,
+ * which cross-site hijacking cannot involve (and which could forge any Origin anyway).
+ */
+export function originCheck (allowed: AllowedOrigins, where: string): OriginCheck {
+  if (typeof allowed === 'function') return (origin, request) => origin === undefined || allowed(origin, request)
+  if (allowed instanceof RegExp) return (origin) => origin === undefined || allowed.test(origin)
+  const list = typeof allowed === 'string' ? [allowed] : allowed
+  if (!Array.isArray(list) || !list.every((origin) => typeof origin === 'string')) {
+    throw new InvalidOptionError(where, 'must be an origin, a list of origins, a RegExp or a function')
+  }
+  // Scheme and host are case-insensitive; browsers serialise them in lower case.
+  const origins = new Set(list.map((origin) => origin.toLowerCase()))
+  return (origin) => origin === undefined || origins.has(origin.toLowerCase())
+}
