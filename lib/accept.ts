@@ -10,8 +10,11 @@ import type { Handshake } from './handshake.js'
 import type { Lifecycle } from './lifecycle.js'
 import { MessageCodec, invalidMessageHandler, type MessageSchemas } from './messages.js'
 import { compileNegotiation, negotiate, type Negotiation } from './negotiate.js'
-import type { ResolvedOptions, WebSocketErrorHandler, WebSocketRouteOptions } from './options.js'
-import type { PendingUpgrade } from './upgrade.js'
+import { resolveOperations, type ResolvedOptions, type WebSocketErrorHandler, type WebSocketRouteOptions } from './options.js'
+import { ServiceUnavailableError } from './errors.js'
+import type { RouteStats } from './stats.js'
+import { markCounted, type PendingUpgrade } from './upgrade.js'
+import type { FastifyError } from '@fastify/error'
 
 export type SocketHandler = (this: FastifyInstance, socket: WebSocketConnection, request: FastifyRequest) => unknown
 
@@ -28,6 +31,8 @@ export interface WebSocketRoute {
   settings: SocketSettings
   negotiation: Negotiation
   server: WebSocketServer
+  maxConnections: number
+  stats: RouteStats
 }
 
 export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSocketRouteOptions, handler: SocketHandler, context: RouteContext): WebSocketRoute {
@@ -36,18 +41,34 @@ export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSoc
   const onError = routeOptions.errorHandler ?? plugin.errorHandler ?? closeWithInternalError
   const validateSend = routeOptions.validateSend ?? plugin.validateSend
   const sends = route.schema?.send !== undefined
+  const operations = resolveOperations(routeOptions, plugin.operations, `websocket (route ${route.url}).`)
+  const lifecycle = context.lifecycle
+  const routeStats = lifecycle.stats.route(route.url)
+  for (const deadline of [operations.heartbeat?.interval, operations.heartbeat?.timeout, operations.idleTimeout]) {
+    if (deadline !== undefined && deadline > 0) lifecycle.timer.resolve(deadline)
+  }
   return {
     handler,
+    maxConnections: operations.maxConnections,
+    stats: routeStats,
     settings: {
       decoder: codec.decodes ? codec : undefined,
       sendChecker: validateSend && sends ? codec : undefined,
       encodesJson: sends,
       onInvalidMessage: invalidMessageHandler(routeOptions.onInvalidMessage ?? plugin.onInvalidMessage),
       onError: onError === closeWithInternalError ? onError : guarded(onError),
-      url: route.url
+      url: route.url,
+      heartbeat: operations.heartbeat,
+      idleTimeout: operations.idleTimeout,
+      maxBackpressure: operations.maxBackpressure,
+      backpressurePolicy: operations.backpressurePolicy,
+      rateLimit: operations.rateLimit,
+      timer: lifecycle.timer,
+      stats: lifecycle.stats,
+      routeStats
     },
     negotiation: compileNegotiation(routeOptions, plugin.allowedOrigins, route.url),
-    server: context.handshake.serverFor(routeOptions)
+    server: context.handshake.serverFor({ perMessageDeflate: routeOptions.perMessageDeflate, maxPayload: operations.maxPayload })
   }
 }
 
@@ -59,20 +80,32 @@ export function acceptWebSocket (
   route: WebSocketRoute,
   context: RouteContext
 ): void {
+  const lifecycle = context.lifecycle
+  if (lifecycle.open.size >= context.options.operations.maxConnections || route.stats.open >= route.maxConnections) {
+    refuse(reply, new ServiceUnavailableError('too many connections'), lifecycle, ['retry-after', '5'])
+    return
+  }
   const outcome = negotiate(request, route.negotiation)
   if ('error' in outcome) {
-    if (outcome.header !== undefined) reply.header(...outcome.header)
-    reply.send(outcome.error)
+    refuse(reply, outcome.error, lifecycle, outcome.header)
     return
   }
   // From here on the socket is ours, not Fastify's: no reply will be written.
   reply.hijack()
   reply.raw.detachSocket(upgrade.socket as Socket)
   context.handshake.accept(route.server, request.raw, upgrade, outcome.protocol, (ws: WebSocket) => {
-    const connection = new WebSocketConnection(ws, request, route.settings)
+    const connection = new WebSocketConnection(ws, upgrade.socket, request, route.settings)
     context.lifecycle.add(connection as unknown as WebSocketConnection<never, never>, upgrade.socket)
     runHandler(instance, route.handler, connection, request)
   })
+}
+
+/** Answers a refused handshake with an HTTP error, and counts it by its code. */
+function refuse (reply: FastifyReply, error: FastifyError, lifecycle: Lifecycle, header: [string, string] | undefined): void {
+  lifecycle.stats.rejected(error.code)
+  markCounted(reply.raw)
+  if (header !== undefined) reply.header(...header)
+  reply.send(error)
 }
 
 function runHandler (instance: FastifyInstance, handler: SocketHandler, connection: WebSocketConnection, request: FastifyRequest): void {

@@ -2,10 +2,15 @@
 // messages until the handler listens, decodes and checks them when the route has message
 // schemas, and turns listener exceptions into a 1011 close.
 import { EventEmitter } from 'node:events'
+import type { Duplex } from 'node:stream'
 import type { WebSocket as WsSocket, RawData } from 'ws'
 import type { FastifyRequest } from 'fastify'
+import { CloseCode } from './close-codes.js'
 import { InvalidSendError } from './errors.js'
+import type { HeartbeatTimer } from './heartbeat.js'
 import { InvalidMessage, type InvalidMessageHandler, type MessageCodec } from './messages.js'
+import { TokenBucket, type RateLimit } from './rate-limit.js'
+import type { CountingSocket, RouteStats, Stats } from './stats.js'
 
 /** What a route without message schemas receives: ws' own `(data, isBinary)` pair. */
 export type RawMessage = [data: Buffer, isBinary: boolean]
@@ -18,6 +23,8 @@ export interface ConnectionEvents<Message extends unknown[]> {
   error: [error: Error]
   ping: [data: Buffer]
   pong: [data: Buffer]
+  /** The operating system took all buffered data: `bufferedAmount` is low again. */
+  drain: []
 }
 
 /** Per-message-type events of a `schema.messages` route: `say: [message: SayMessage]`. */
@@ -36,10 +43,21 @@ export interface SocketSettings {
   onInvalidMessage: InvalidMessageHandler<AnyConnection, FastifyRequest>
   onError: (error: unknown, socket: AnyConnection, request: FastifyRequest) => void
   url: string
+  /** Ping every `interval` ms; terminate a peer whose pong is `timeout` ms late. */
+  heartbeat: { interval: number, timeout: number } | undefined
+  /** Close (1000) after this many ms without a message or pong from the peer; 0: never. */
+  idleTimeout: number
+  /** send() refuses data while more than this many bytes wait to be written. */
+  maxBackpressure: number
+  backpressurePolicy: 'close' | 'drop'
+  rateLimit: Required<RateLimit> | undefined
+  timer: HeartbeatTimer
+  stats: Stats
+  routeStats: RouteStats
 }
 
 // Listening to these does not mean the handler is ready for messages.
-const lifecycleEvents = new Set<string | symbol>(['close', 'error', 'ping', 'pong'])
+const lifecycleEvents = new Set<string | symbol>(['close', 'error', 'ping', 'pong', 'drain'])
 
 export class WebSocketConnection<
   Message extends unknown[] = RawMessage,
@@ -55,12 +73,28 @@ export class WebSocketConnection<
   #held: RawMessage[] | null = []
   #invalidMessages = 0
   readonly #settings: SocketSettings
+  readonly #socket: Duplex & CountingSocket
+  readonly #openedAt: number
+  // Heartbeat and idle state, read by the shared timer (heartbeat.ts).
+  #pingSentAt = 0
+  #nextPingAt: number
+  #lastSeenAt: number
+  readonly #bucket: TokenBucket | undefined
+  #overLimit = false
 
-  constructor (raw: WsSocket, request: FastifyRequest, settings: SocketSettings) {
+  constructor (raw: WsSocket, socket: Duplex, request: FastifyRequest, settings: SocketSettings) {
     super()
     this.raw = raw
     this.request = request
     this.#settings = settings
+    this.#socket = socket
+    const now = settings.timer.now
+    this.#openedAt = Date.now()
+    this.#lastSeenAt = now
+    this.#nextPingAt = now + (settings.heartbeat?.interval ?? 0)
+    this.#bucket = settings.rateLimit === undefined ? undefined : new TokenBucket(settings.rateLimit, this.#openedAt)
+    settings.routeStats.open++
+    request.log.debug({ route: settings.url }, 'websocket open')
     raw.on('message', this.#onMessage)
     raw.once('close', this.#onClose)
     raw.on('error', this.#onError)
@@ -79,21 +113,53 @@ export class WebSocketConnection<
   /**
    * Sends a message. With schema.send the value is checked (when validateSend is on; an
    * invalid value throws FST_UPGRADE_INVALID_SEND and nothing is sent) and JSON-encoded,
-   * unless it is binary.
+   * unless it is binary. Returns false when the message was not sent because more than
+   * `maxBackpressure` bytes are still waiting (then the backpressure policy applies).
    */
-  send (data: Send, callback?: (error?: Error) => void): void {
+  send (data: Send, callback?: (error?: Error) => void): boolean {
     const settings = this.#settings
     if (settings.sendChecker !== undefined) {
       const invalid = settings.sendChecker.checkSend(data)
       if (invalid !== undefined) throw new InvalidSendError(invalid.message, invalid.path)
     }
-    if (settings.encodesJson && !(data instanceof Uint8Array)) this.raw.send(JSON.stringify(data), callback)
-    else this.raw.send(data as RawSendData, callback)
+    return this.#write(settings.encodesJson && !(data instanceof Uint8Array) ? JSON.stringify(data) : data as RawSendData, callback)
   }
 
-  /** Sends data as is, past schema.send: the escape hatch. */
-  sendRaw (data: RawSendData, callback?: (error?: Error) => void): void {
+  /** Sends data as is, past schema.send: the escape hatch. Backpressure still applies. */
+  sendRaw (data: RawSendData, callback?: (error?: Error) => void): boolean {
+    return this.#write(data, callback)
+  }
+
+  #write (data: RawSendData, callback: ((error?: Error) => void) | undefined): boolean {
+    const settings = this.#settings
+    if (this.raw.bufferedAmount > settings.maxBackpressure) {
+      settings.routeStats.droppedMessages++
+      if (settings.backpressurePolicy === 'close') this.#closeOverLimit('backpressure limit exceeded')
+      return false
+    }
+    settings.routeStats.messagesOut++
     this.raw.send(data, callback)
+    return true
+  }
+
+  /** Called by the shared timer: heartbeat and idle deadlines. */
+  tick (now: number): void {
+    if (this.raw.readyState !== this.raw.OPEN) return
+    const { heartbeat, idleTimeout } = this.#settings
+    if (heartbeat !== undefined) {
+      if (this.#pingSentAt !== 0) {
+        if (now - this.#pingSentAt >= heartbeat.timeout) {
+          this.request.log.info({ route: this.#settings.url, timeout: heartbeat.timeout }, 'websocket peer missed its pong, terminated')
+          this.raw.terminate()
+          return
+        }
+      } else if (now >= this.#nextPingAt) {
+        this.#pingSentAt = now
+        this.#nextPingAt = now + heartbeat.interval
+        this.raw.ping()
+      }
+    }
+    if (idleTimeout > 0 && now - this.#lastSeenAt >= idleTimeout) this.close(CloseCode.Normal, 'idle timeout')
   }
 
   close (code?: number, reason?: string): void {
@@ -157,6 +223,14 @@ export class WebSocketConnection<
   }
 
   #onMessage = (data: RawData, isBinary: boolean): void => {
+    const settings = this.#settings
+    settings.routeStats.messagesIn++
+    this.#lastSeenAt = settings.timer.now
+    if (this.#bucket !== undefined && !this.#bucket.take(Date.now())) {
+      settings.routeStats.droppedMessages++
+      if (settings.rateLimit?.policy === 'close') this.#closeOverLimit('rate limit exceeded')
+      return
+    }
     if (this.#held === null) {
       this.#deliver(data as Buffer, isBinary)
       return
@@ -166,7 +240,16 @@ export class WebSocketConnection<
     this.#held.push([data as Buffer, isBinary])
   }
 
+  /** Over a limit with the 'close' policy: 1008, once. */
+  #closeOverLimit (reason: string): void {
+    if (this.#overLimit) return
+    this.#overLimit = true
+    this.request.log.info({ route: this.#settings.url, reason }, 'websocket closed by a limit')
+    this.close(CloseCode.PolicyViolation, reason)
+  }
+
   #onNewListener = (event: string | symbol): void => {
+    if (event === 'drain' && (this as EventEmitter).listenerCount('drain') === 0) this.#socket.on('drain', this.#onDrain)
     if (this.#held === null || lifecycleEvents.has(event)) return
     // Nothing held: go live now; the listener is added right after this returns.
     if (this.#held.length === 0) this.#startDelivery()
@@ -187,8 +270,17 @@ export class WebSocketConnection<
 
   #onClose = (code: number, reason: Buffer): void => {
     this.#held = null
+    const settings = this.#settings
+    settings.routeStats.open--
+    settings.stats.closed(code, this.#socket)
+    this.request.log.debug({ route: settings.url, code, durationMs: Date.now() - this.#openedAt }, 'websocket closed')
     this.#emit('close', code, reason.toString())
   }
+
+  #onDrain = (): void => { this.#emit('drain') }
+
+  /** The wire counters of the underlying socket, for stats. */
+  get wire (): CountingSocket { return this.#socket }
 
   #onError = (error: Error): void => {
     // ws has already chosen the close code (1002, 1007, 1009...); an unhandled
@@ -197,6 +289,14 @@ export class WebSocketConnection<
     else this.request.log.debug({ err: error }, 'websocket protocol error')
   }
 
-  #onPing = (data: Buffer): void => { this.#emit('ping', data) }
-  #onPong = (data: Buffer): void => { this.#emit('pong', data) }
+  #onPing = (data: Buffer): void => {
+    this.#lastSeenAt = this.#settings.timer.now
+    this.#emit('ping', data)
+  }
+
+  #onPong = (data: Buffer): void => {
+    this.#pingSentAt = 0
+    this.#lastSeenAt = this.#settings.timer.now
+    this.#emit('pong', data)
+  }
 }

@@ -30,6 +30,13 @@ export const ServerClosingError = createError(
   503
 )
 
+/** A limit refuses the upgrade for now (maxConnections, handshakeTimeout). */
+export const ServiceUnavailableError = createError<[string]>(
+  'FST_UPGRADE_UNAVAILABLE',
+  'Cannot accept the upgrade now: %s',
+  503
+)
+
 /** Registration-time misuse: a websocket route with another method than GET. */
 export const InvalidRouteMethodError = createError<[string, string]>(
   'FST_UPGRADE_INVALID_METHOD',

@@ -50,6 +50,13 @@ class Scanner {
   }
 }
 
+/** The offers written back as a header value, without empty elements or quotes (values are tokens). */
+export function formatExtensions (offers: ExtensionOffer[]): string {
+  return offers.map(({ name, params }) =>
+    [name, ...params.map(([param, value]) => value === true ? param : `${param}=${value}`)].join('; ')
+  ).join(', ')
+}
+
 /** The offered extensions in order, or undefined when the header is malformed. */
 export function parseExtensions (value: string | undefined): ExtensionOffer[] | undefined {
   if (value === undefined) return []

@@ -16,6 +16,7 @@ interface NegotiatedRequest extends IncomingMessage {
 /** ws options a route may set for itself. */
 export interface RouteServerOptions {
   perMessageDeflate?: boolean | PerMessageDeflateOptions
+  maxPayload: number
 }
 
 export class Handshake {
@@ -24,18 +25,19 @@ export class Handshake {
   readonly #base: WsServerOptions
   readonly #servers = new Map<string, WebSocketServer>()
 
-  constructor (options: WsServerOptions) {
-    this.#base = options
-    this.server = this.#create(options)
+  constructor (options: WsServerOptions, maxPayload: number) {
+    this.#base = { ...options, maxPayload }
+    this.server = this.#create(this.#base)
   }
 
   /** The ws server for a route's options, shared with every route that has the same. */
   serverFor (route: RouteServerOptions): WebSocketServer {
-    if (route.perMessageDeflate === undefined) return this.server
-    const key = JSON.stringify(route.perMessageDeflate)
+    if (route.perMessageDeflate === undefined && route.maxPayload === this.#base.maxPayload) return this.server
+    const options = { ...this.#base, ...route, perMessageDeflate: route.perMessageDeflate ?? this.#base.perMessageDeflate }
+    const key = JSON.stringify([options.perMessageDeflate, options.maxPayload])
     let server = this.#servers.get(key)
     if (server === undefined) {
-      server = this.#create({ ...this.#base, perMessageDeflate: route.perMessageDeflate })
+      server = this.#create(options)
       this.#servers.set(key, server)
     }
     return server

@@ -62,6 +62,9 @@ export function webSocketHandshakeProblem (headers: IncomingHttpHeaders): Handsh
   if (!webSocketKey.test(key)) return { kind: 'malformed', detail: 'malformed Sec-WebSocket-Key' }
   const version = headers['sec-websocket-version']
   if (version === undefined) return { kind: 'malformed', detail: 'missing Sec-WebSocket-Version' }
-  if (version.trim() !== '13') return { kind: 'version', detail: version }
+  // One version number (1*DIGIT); a list such as "13, 13" (a repeated header) is malformed.
+  const trimmed = version.trim()
+  if (!/^\d+$/.test(trimmed)) return { kind: 'malformed', detail: 'malformed Sec-WebSocket-Version' }
+  if (trimmed !== '13') return { kind: 'version', detail: trimmed }
   return undefined
 }

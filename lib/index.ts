@@ -13,15 +13,18 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   const options = resolvePluginOptions(pluginOptions)
   const context: RouteContext = {
     options,
-    handshake: new Handshake(options.ws),
+    handshake: new Handshake(options.ws, options.operations.maxPayload),
     lifecycle: new Lifecycle()
   }
 
   app.decorate('websocketServer', context.handshake.server)
   app.decorate('injectWS', injectWS)
+  app.decorate('websocketStats', () => context.lifecycle.stats.snapshot(
+    Array.from(context.lifecycle.open, (connection) => connection.wire)
+  ))
   app.addHook('onRoute', (route) => { wrapRoute(route, context) })
 
-  const onUpgrade = createUpgradeListener(app, context.lifecycle)
+  const onUpgrade = createUpgradeListener(app, context.lifecycle, options.handshakeTimeout)
   app.server.on('upgrade', onUpgrade)
 
   // preClose runs before the HTTP server closes; the server would otherwise wait
@@ -31,6 +34,7 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   })
   app.addHook('onClose', async () => {
     app.server.removeListener('upgrade', onUpgrade)
+    context.lifecycle.timer.stop()
     await context.handshake.close()
   })
 }
@@ -40,11 +44,13 @@ export default fp(fastifyUpgrade, { fastify: '5.x', name: 'fastify-upgrade' })
 export { CloseCode } from './close-codes.js'
 export { upgradeRequired } from './route.js'
 export type { ProtocolHandler } from './protocol-upgrade.js'
+export type { WebSocketStats } from './stats.js'
+export type { RateLimit } from './rate-limit.js'
 export type { AllowedOrigins } from './origin.js'
 export { WebSocketConnection } from './connection.js'
 export type { RawMessage, RawSendData, ConnectionEvents } from './connection.js'
 export { InvalidMessage } from './messages.js'
 export type { InvalidMessageCode, InvalidMessageReply } from './messages.js'
-export type { FastifyUpgradeOptions, WebSocketRouteOptions, WebSocketErrorHandler, WsServerOptions, InvalidMessagePolicy, SelectProtocol } from './options.js'
+export type { FastifyUpgradeOptions, WebSocketRouteOptions, WebSocketErrorHandler, WsServerOptions, InvalidMessagePolicy, SelectProtocol, Heartbeat, OperationalOptions } from './options.js'
 export type { InjectWSOptions, InjectRejection } from './inject.js'
 export type * from '../types/index.js'

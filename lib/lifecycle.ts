@@ -5,6 +5,8 @@
 import type { Duplex } from 'node:stream'
 import { CloseCode } from './close-codes.js'
 import type { WebSocketConnection } from './connection.js'
+import { HeartbeatTimer } from './heartbeat.js'
+import { Stats } from './stats.js'
 
 export class Lifecycle {
   /** Upgrade sockets between the 'upgrade' event and the end of their handshake or HTTP reply. */
@@ -13,6 +15,9 @@ export class Lifecycle {
   /** Streams of other upgraded protocols, handed to their handlers. */
   readonly streams = new Set<Duplex>()
   closing = false
+  /** The one timer of all connections (heartbeat, idle, coarse clock). */
+  readonly timer = new HeartbeatTimer(this.open)
+  readonly stats = new Stats()
   #drained: (() => void) | undefined
 
   /** Tracks a socket from the 'upgrade' event until it closes or becomes a connection. */
@@ -24,8 +29,10 @@ export class Lifecycle {
   add (connection: WebSocketConnection<never, never>, socket: Duplex): void {
     this.#forgetPending(socket)
     this.open.add(connection)
+    if (this.open.size === 1) this.timer.start()
     connection.raw.once('close', () => {
       this.open.delete(connection)
+      if (this.open.size === 0) this.timer.stop()
       this.#settle()
     })
   }

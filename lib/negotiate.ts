@@ -4,7 +4,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { FastifyError } from '@fastify/error'
 import { BadHandshakeError, InvalidOptionError, OriginRefusedError, ProtocolRequiredError, UnsupportedProtocolError, UnsupportedVersionError } from './errors.js'
-import { parseExtensions } from './extensions.js'
+import { formatExtensions, parseExtensions } from './extensions.js'
 import { webSocketHandshakeProblem } from './headers.js'
 import { originCheck, type AllowedOrigins, type OriginCheck } from './origin.js'
 import type { SelectProtocol, WebSocketRouteOptions } from './options.js'
@@ -53,11 +53,16 @@ export function negotiate (request: FastifyRequest, rules: Negotiation): Negotia
     request.log.info({ origin: headers.origin }, 'websocket origin refused')
     return { error: new OriginRefusedError() }
   }
-  if (parseExtensions(headers['sec-websocket-extensions']) === undefined) {
-    return { error: new BadHandshakeError('malformed Sec-WebSocket-Extensions') }
-  }
+  const extensions = parseExtensions(headers['sec-websocket-extensions'])
+  if (extensions === undefined) return { error: new BadHandshakeError('malformed Sec-WebSocket-Extensions') }
   const offered = parseSubprotocols(headers['sec-websocket-protocol'])
   if (offered === undefined) return { error: new BadHandshakeError('malformed Sec-WebSocket-Protocol') }
+  // ws parses both headers again, more strictly (no empty list elements, no quoted
+  // values, no empty header): give it the lists as parsed here.
+  if (extensions.length > 0) headers['sec-websocket-extensions'] = formatExtensions(extensions)
+  else delete headers['sec-websocket-extensions']
+  if (offered.length > 0) headers['sec-websocket-protocol'] = offered.join(', ')
+  else delete headers['sec-websocket-protocol']
   if (rules.select === undefined) return { protocol: undefined }
   if (offered.length === 0) {
     return rules.requireProtocol ? { error: new ProtocolRequiredError(rules.protocolList) } : { protocol: false }

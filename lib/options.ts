@@ -5,6 +5,7 @@ import { InvalidOptionError } from './errors.js'
 import type { WebSocketConnection } from './connection.js'
 import type { InvalidMessage } from './messages.js'
 import type { AllowedOrigins } from './origin.js'
+import type { RateLimit } from './rate-limit.js'
 
 /** Decides what happens when a handler or a message listener throws. */
 export type WebSocketErrorHandler = (
@@ -27,10 +28,34 @@ export type InvalidMessagePolicy =
 /** Picks the subprotocol from the client's offer; undefined or false refuses the handshake. */
 export type SelectProtocol = (offered: string[], request: FastifyRequest) => string | false | undefined
 
+/** Ping every `interval` ms; a peer whose pong has not come `timeout` ms after a ping is terminated. */
+export interface Heartbeat {
+  interval?: number
+  timeout?: number
+}
+
+/** The limits and timers a route may set for itself, each with a plugin-wide default. */
+export interface OperationalOptions {
+  /** Pings and dead-peer detection; false turns them off. Default { interval: 30000, timeout: 10000 }. */
+  heartbeat?: Heartbeat | false
+  /** Close (1000, 'idle timeout') after this many ms without a message, ping or pong from the peer. Default 0: never. */
+  idleTimeout?: number
+  /** Bytes that may wait to be written before send() refuses more. Default 1 MiB. */
+  maxBackpressure?: number
+  /** Over maxBackpressure: 'close' (1008) or 'drop' the message. Default 'close'. */
+  backpressurePolicy?: 'close' | 'drop'
+  /** Largest incoming message in bytes; larger ones close with 1009. Default 1 MiB. */
+  maxPayload?: number
+  /** Open WebSocket connections allowed (plugin-wide: in all; per route: on that route). Over it: 503. Default: no limit. */
+  maxConnections?: number
+  /** Incoming messages per connection: a token bucket. Default: no limit. */
+  rateLimit?: RateLimit | false
+}
+
 /** ws server options, less those that would make ws own the HTTP server or the path. */
 export type WsServerOptions = Omit<ServerOptions, 'server' | 'port' | 'path' | 'noServer'>
 
-export interface FastifyUpgradeOptions {
+export interface FastifyUpgradeOptions extends OperationalOptions {
   /** Passed to ws' `WebSocketServer` (which always runs in `noServer` mode). */
   options?: WsServerOptions
   /** Overrides the default: log through `request.log.error` and close with 1011. */
@@ -43,10 +68,12 @@ export interface FastifyUpgradeOptions {
   validateSend?: boolean
   /** Browser origins allowed to connect to every route (a route may set its own). Default: any. */
   allowedOrigins?: AllowedOrigins
+  /** Milliseconds from the upgrade request to the end of its hooks; past it, 503. Default 10000. */
+  handshakeTimeout?: number
 }
 
 /** Per-route settings, given as `websocket: { ... }` on the route. */
-export interface WebSocketRouteOptions {
+export interface WebSocketRouteOptions extends OperationalOptions {
   errorHandler?: WebSocketErrorHandler
   onInvalidMessage?: InvalidMessagePolicy
   validateSend?: boolean
@@ -69,6 +96,91 @@ export interface ResolvedOptions {
   onInvalidMessage: InvalidMessagePolicy
   validateSend: boolean
   allowedOrigins: AllowedOrigins | undefined
+  handshakeTimeout: number
+  operations: ResolvedOperations
+}
+
+/** Operational settings with every default filled in. */
+export interface ResolvedOperations {
+  heartbeat: { interval: number, timeout: number } | undefined
+  idleTimeout: number
+  maxBackpressure: number
+  backpressurePolicy: 'close' | 'drop'
+  maxPayload: number
+  maxConnections: number
+  rateLimit: Required<RateLimit> | undefined
+}
+
+// Defaults, and why:
+// - heartbeat: a ping every 30 s stays under the idle timeouts of common proxies and load
+//   balancers (often 60 s), so it also keeps them from cutting quiet connections; 10 s is
+//   long enough for a slow mobile link to answer and short enough to free dead peers.
+// - maxPayload: 1 MiB instead of ws' 100 MiB: a chat or RPC message is far smaller, and one
+//   message must not be able to take 100 MiB of memory.
+// - maxBackpressure: 1 MiB waiting per connection keeps 10,000 slow consumers under 10 GiB
+//   in the worst case while absorbing ordinary bursts.
+const defaultOperations: ResolvedOperations = {
+  heartbeat: { interval: 30_000, timeout: 10_000 },
+  idleTimeout: 0,
+  maxBackpressure: 1024 * 1024,
+  backpressurePolicy: 'close',
+  maxPayload: 1024 * 1024,
+  maxConnections: Infinity,
+  rateLimit: undefined
+}
+
+export const defaultHandshakeTimeout = 10_000
+
+/** Route settings over plugin settings over defaults; checked at registration. */
+export function resolveOperations (options: OperationalOptions, base: ResolvedOperations, where: string): ResolvedOperations {
+  const heartbeat = options.heartbeat === undefined
+    ? base.heartbeat
+    : options.heartbeat === false
+      ? undefined
+      : {
+          interval: options.heartbeat.interval ?? base.heartbeat?.interval ?? defaultOperations.heartbeat?.interval as number,
+          timeout: options.heartbeat.timeout ?? base.heartbeat?.timeout ?? defaultOperations.heartbeat?.timeout as number
+        }
+  if (heartbeat !== undefined) {
+    checkDuration(heartbeat.interval, `${where}heartbeat.interval`, false)
+    checkDuration(heartbeat.timeout, `${where}heartbeat.timeout`, false)
+  }
+  const rateLimit = options.rateLimit === undefined
+    ? base.rateLimit
+    : options.rateLimit === false
+      ? undefined
+      : { rate: options.rateLimit.rate, burst: options.rateLimit.burst ?? options.rateLimit.rate, policy: options.rateLimit.policy ?? 'close' }
+  if (rateLimit !== undefined) {
+    checkDuration(rateLimit.rate, `${where}rateLimit.rate`, false)
+    checkDuration(rateLimit.burst, `${where}rateLimit.burst`, false)
+    checkChoice(rateLimit.policy, ['close', 'drop'], `${where}rateLimit.policy`)
+  }
+  const resolved: ResolvedOperations = {
+    heartbeat,
+    idleTimeout: options.idleTimeout ?? base.idleTimeout,
+    maxBackpressure: options.maxBackpressure ?? base.maxBackpressure,
+    backpressurePolicy: options.backpressurePolicy ?? base.backpressurePolicy,
+    maxPayload: options.maxPayload ?? base.maxPayload,
+    maxConnections: options.maxConnections ?? base.maxConnections,
+    rateLimit
+  }
+  checkDuration(resolved.idleTimeout, `${where}idleTimeout`, true)
+  checkDuration(resolved.maxBackpressure, `${where}maxBackpressure`, true)
+  checkDuration(resolved.maxPayload, `${where}maxPayload`, false)
+  checkDuration(resolved.maxConnections, `${where}maxConnections`, true)
+  checkChoice(resolved.backpressurePolicy, ['close', 'drop'], `${where}backpressurePolicy`)
+  return resolved
+}
+
+/** A non-negative number (positive unless `zeroAllowed`); Infinity passes for limits. */
+function checkDuration (value: number, name: string, zeroAllowed: boolean): void {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!zeroAllowed && value === 0)) {
+    throw new InvalidOptionError(name, zeroAllowed ? 'must be a non-negative number' : 'must be a positive number')
+  }
+}
+
+function checkChoice (value: string, choices: string[], name: string): void {
+  if (!choices.includes(value)) throw new InvalidOptionError(name, `must be one of ${choices.map((choice) => `'${choice}'`).join(', ')}`)
 }
 
 // ws options that would have ws listen, attach to a server or filter paths itself:
@@ -90,6 +202,10 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     throw new InvalidOptionError('closeTimeout', 'must be a non-negative number of milliseconds')
   }
   checkMessageOptions(options, '')
+  const handshakeTimeout = options.handshakeTimeout ?? defaultHandshakeTimeout
+  checkDuration(handshakeTimeout, 'handshakeTimeout', false)
+  // ws' own maxPayload option is the plugin-wide default when our option is not given.
+  const operations = resolveOperations({ ...options, maxPayload: options.maxPayload ?? ws.maxPayload }, defaultOperations, '')
   return {
     ws,
     errorHandler: options.errorHandler,
@@ -98,9 +214,12 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     // Checking what we send costs a schema check per message: worth it while developing,
     // off in production unless asked for.
     validateSend: options.validateSend ?? process.env.NODE_ENV !== 'production',
-    allowedOrigins: options.allowedOrigins
+    allowedOrigins: options.allowedOrigins,
+    handshakeTimeout,
+    operations
   }
 }
+
 
 const policies = new Set(['close', 'reply', 'ignore'])
 

@@ -17,7 +17,11 @@ export type OriginCheck = (origin: string | undefined, request: FastifyRequest) 
  */
 export function originCheck (allowed: AllowedOrigins, where: string): OriginCheck {
   if (typeof allowed === 'function') return (origin, request) => origin === undefined || allowed(origin, request)
-  if (allowed instanceof RegExp) return (origin) => origin === undefined || allowed.test(origin)
+  if (allowed instanceof RegExp) {
+    // A global or sticky RegExp keeps lastIndex between test() calls: use a copy without those flags.
+    const pattern = new RegExp(allowed.source, allowed.flags.replace(/[gy]/g, ''))
+    return (origin) => origin === undefined || pattern.test(origin)
+  }
   const list = typeof allowed === 'string' ? [allowed] : allowed
   if (!Array.isArray(list) || !list.every((origin) => typeof origin === 'string')) {
     throw new InvalidOptionError(where, 'must be an origin, a list of origins, a RegExp or a function')

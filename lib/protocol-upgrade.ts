@@ -1,6 +1,7 @@
 // Upgrades to protocols other than WebSocket (RFC 9110 section 7.8): answer 101 with
 // the chosen protocol, give the bytes read past the headers back to the stream, and hand
 // the raw duplex stream to the route's handler for that protocol.
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Lifecycle } from './lifecycle.js'
@@ -20,7 +21,8 @@ export function switchProtocol (
 ): void {
   const { socket, head } = upgrade
   reply.hijack()
-  reply.raw.detachSocket(socket as import('node:net').Socket)
+  reply.raw.detachSocket(socket as Socket)
+  ;(socket as Socket).setTimeout(0) // the handshake is over: no handshakeTimeout
   socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${protocol}\r\nConnection: Upgrade\r\n\r\n`)
   // The client may have sent the new protocol's first bytes with its request.
   if (head.length > 0) socket.unshift(head)

@@ -1,13 +1,18 @@
 // The server's 'upgrade' listener. Node hands over a bare socket; we keep it (and the
 // bytes already read after the headers) on the request, give Fastify a response object
 // that writes straight onto that socket, and let Fastify route the request as usual.
-import { ServerResponse, type IncomingMessage } from 'node:http'
+import { STATUS_CODES, ServerResponse, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { Lifecycle } from './lifecycle.js'
+import { BadHandshakeError, ServiceUnavailableError } from './errors.js'
+import type { FastifyError } from '@fastify/error'
+import type { Stats } from './stats.js'
 
 export const kUpgrade = Symbol('fastify-upgrade.upgrade')
+const kResponse = Symbol('fastify-upgrade.response')
+const kCounted = Symbol('fastify-upgrade.counted')
 
 /** What the upgrade event gave us, kept until a route handler takes it. */
 export interface PendingUpgrade {
@@ -19,14 +24,56 @@ export interface UpgradeRequest extends IncomingMessage {
   [kUpgrade]?: PendingUpgrade
 }
 
+/** Node's private link from a socket to the response it is writing (set by assignSocket). */
+interface PipelinedSocket extends Duplex {
+  _httpMessage?: ServerResponse | null
+}
+
+interface PendingSocket extends Socket {
+  [kResponse]?: UpgradeResponse
+}
+
+interface UpgradeResponse extends ServerResponse {
+  [kCounted]?: boolean
+  [kStats]?: Stats
+}
+
+const kStats = Symbol('fastify-upgrade.stats')
+
+/** The refusal was already counted by its error code; the generic 'status N' count is skipped. */
+export function markCounted (response: ServerResponse): void {
+  (response as UpgradeResponse)[kCounted] = true
+}
+
 // How long a refused upgrade's socket may stay half-open waiting for the client to hang up.
 const lingerAfterReply = 5000
 
 export function createUpgradeListener (
   app: FastifyInstance,
-  lifecycle: Lifecycle
+  lifecycle: Lifecycle,
+  handshakeTimeout: number
 ): (request: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  /** Hooks took too long: answer 503 and free the socket (the route, if reached later, finds it gone). */
+  function onHandshakeTimeout (this: PendingSocket): void {
+    const response = this[kResponse] as UpgradeResponse
+    if (response.headersSent) {
+      this.destroy()
+      return
+    }
+    response.setHeader('retry-after', '5')
+    refuseRaw(response, 503, new ServiceUnavailableError('handshake timeout'), lifecycle.stats)
+  }
+
   return function onUpgrade (request, socket, head) {
+    // Node emits 'upgrade' as soon as it parses the request, even when responses to
+    // earlier pipelined requests on this connection are still being written. Taking the
+    // socket now would interleave the answers (and assignSocket throws): wait for them.
+    const previous = (socket as PipelinedSocket)._httpMessage
+    if (previous != null) {
+      previous.once('finish', () => { setImmediate(onUpgrade, request, socket, head) })
+      return
+    }
+    if (socket.destroyed) return
     if (!mayUpgrade(request)) {
       serveAsPlainRequest(app, request, socket, head)
       return
@@ -36,11 +83,20 @@ export function createUpgradeListener (
     lifecycle.addPending(socket)
     ;(request as UpgradeRequest)[kUpgrade] = { socket, head }
 
-    const response = new ServerResponse(request)
+    const response: UpgradeResponse = new ServerResponse(request)
     // The connection is not reused after an HTTP answer on this path, so say so.
     response.shouldKeepAlive = false
     response.assignSocket(socket as Socket)
+    response[kStats] = lifecycle.stats
     response.once('finish', endAfterReply)
+    ;(socket as PendingSocket)[kResponse] = response
+    // Cleared by ws when it takes the socket (and by other protocols' switch).
+    ;(socket as Socket).setTimeout(handshakeTimeout, onHandshakeTimeout)
+    // Node checks Host (RFC 9112 section 3.2) only on requests it serves itself.
+    if (request.headers.host === undefined && request.httpVersion === '1.1') {
+      refuseRaw(response, 400, new BadHandshakeError('missing Host header'), lifecycle.stats)
+      return
+    }
     app.routing(request, response)
   }
 }
@@ -77,8 +133,18 @@ function serveAsPlainRequest (app: FastifyInstance, request: IncomingMessage, so
   app.server.emit('connection', socket)
 }
 
+/** An answer written without Fastify (it is not routing this request, or no longer): a Fastify-style JSON error. */
+function refuseRaw (response: UpgradeResponse, status: number, error: FastifyError, stats: Stats): void {
+  stats.rejected(error.code)
+  response[kCounted] = true
+  const body = JSON.stringify({ statusCode: status, code: error.code, error: STATUS_CODES[status], message: error.message })
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+  response.end(body)
+}
+
 /** The route answered with a normal HTTP response: finish politely, then let go. */
-function endAfterReply (this: ServerResponse): void {
+function endAfterReply (this: UpgradeResponse): void {
+  if (this[kCounted] !== true) this[kStats]?.rejected(`status ${this.statusCode}`)
   const socket = this.socket
   /* c8 ignore next */
   if (socket === null) return

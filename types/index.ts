@@ -23,6 +23,7 @@ import type { WebSocket, WebSocketServer } from 'ws'
 import type { Static, TObject, TSchema } from '@sinclair/typebox'
 import type { RawMessage, RawSendData, WebSocketConnection } from '../lib/connection.js'
 import type { InjectWSOptions } from '../lib/inject.js'
+import type { WebSocketStats } from '../lib/stats.js'
 import type { WebSocketRouteOptions } from '../lib/options.js'
 
 type Simplify<T> = { [Key in keyof T]: T[Key] } & {}
@@ -69,7 +70,7 @@ export type WebSocketHandler<
   this: FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>,
   socket: SocketFor<SchemaCompiler>,
   request: FastifyRequest<RouteGeneric, RawServer, RawRequest, SchemaCompiler, TypeProvider, ContextConfig, Logger>
-) => void | Promise<unknown>
+) => unknown
 
 /** Serves a non-WebSocket upgraded protocol on the raw stream (the bytes after the 101). */
 export type ProtocolUpgradeHandler<
@@ -85,7 +86,7 @@ export type ProtocolUpgradeHandler<
   this: FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>,
   stream: Duplex,
   request: FastifyRequest<RouteGeneric, RawServer, RawRequest, SchemaCompiler, TypeProvider, ContextConfig, Logger>
-) => void | Promise<unknown>
+) => unknown
 
 /** Shorthand options of a WebSocket-only route (the handler is the socket handler). */
 export type WebSocketShorthandOptions<
@@ -141,6 +142,8 @@ declare module 'fastify' {
     websocketServer: WebSocketServer
     /** Connects a ws client in memory, through the whole upgrade path; rejects with the HTTP status when refused. */
     injectWS: (path?: string, options?: InjectWSOptions) => Promise<WebSocket>
+    /** Counters of WebSocket connections: open by route, messages, bytes, closes by code, refused upgrades by reason. */
+    websocketStats: () => WebSocketStats
 
     route<
       RouteGeneric extends RouteGenericInterface = RouteGenericInterface,

@@ -1,0 +1,53 @@
+// One timer for every connection of the plugin: it pings, terminates peers that miss
+// their pong, closes idle connections, and keeps a coarse clock that the per-message
+// path reads instead of calling Date.now(). Each tick walks the open connections once;
+// nothing is scheduled per socket.
+
+/** What the timer needs from a connection. */
+export interface Ticking {
+  tick: (now: number) => void
+}
+
+const finest = 5
+const coarsest = 1000
+
+export class HeartbeatTimer {
+  /** Milliseconds since the epoch at the last tick (or when a connection last asked). */
+  now = Date.now()
+  #resolution = coarsest
+  #timer: NodeJS.Timeout | undefined
+  readonly #connections: ReadonlySet<Ticking>
+
+  constructor (connections: ReadonlySet<Ticking>) {
+    this.#connections = connections
+  }
+
+  /** Makes the timer fine enough for a deadline of `ms` (a quarter of it, within 5 ms to 1 s). */
+  resolve (ms: number): void {
+    const resolution = Math.max(finest, Math.min(coarsest, Math.floor(ms / 4)))
+    if (resolution >= this.#resolution) return
+    this.#resolution = resolution
+    if (this.#timer !== undefined) {
+      this.stop()
+      this.start()
+    }
+  }
+
+  /** Starts ticking (when the first connection opens). The timer never keeps the process alive. */
+  start (): void {
+    this.now = Date.now()
+    if (this.#timer !== undefined) return
+    this.#timer = setInterval(this.#tick, this.#resolution)
+    this.#timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  #tick = (): void => {
+    const now = this.now = Date.now()
+    for (const connection of this.#connections) connection.tick(now)
+  }
+}

@@ -1,0 +1,90 @@
+// Counters for app.websocketStats(). The per-message path only increments integers on
+// an object it already holds; bytes come from the sockets' own counters when asked.
+
+/** Counters of one route. */
+export class RouteStats {
+  open = 0
+  messagesIn = 0
+  messagesOut = 0
+  invalidMessages = 0
+  droppedMessages = 0
+}
+
+export interface WebSocketStats {
+  /** Open WebSocket connections, in all and by route URL. */
+  open: number
+  routes: Record<string, { open: number, messagesIn: number, messagesOut: number, invalidMessages: number, droppedMessages: number }>
+  messagesIn: number
+  messagesOut: number
+  /** Bytes read and written on the wire by WebSocket connections (frames included), closed and open. */
+  bytesIn: number
+  bytesOut: number
+  invalidMessages: number
+  droppedMessages: number
+  /** Closed connections by close code (1006: ended without a close frame). */
+  closes: Record<string, number>
+  /** Upgrade requests answered without switching, by reason (an error code, or `status <code>` for replies from hooks, validation and routing). */
+  rejectedHandshakes: Record<string, number>
+}
+
+/** The wire counters of a socket (net.Socket has them; in-memory sockets may not). */
+export interface CountingSocket {
+  bytesRead?: number
+  bytesWritten?: number
+}
+
+export class Stats {
+  readonly #routes = new Map<string, RouteStats>()
+  readonly #closes = new Map<number, number>()
+  readonly #rejected = new Map<string, number>()
+  #closedBytesIn = 0
+  #closedBytesOut = 0
+
+  /** The counters of a route, made once when the route is registered. */
+  route (url: string): RouteStats {
+    let route = this.#routes.get(url)
+    if (route === undefined) {
+      route = new RouteStats()
+      this.#routes.set(url, route)
+    }
+    return route
+  }
+
+  closed (code: number, socket: CountingSocket | undefined): void {
+    this.#closes.set(code, (this.#closes.get(code) ?? 0) + 1)
+    this.#closedBytesIn += socket?.bytesRead ?? 0
+    this.#closedBytesOut += socket?.bytesWritten ?? 0
+  }
+
+  rejected (reason: string): void {
+    this.#rejected.set(reason, (this.#rejected.get(reason) ?? 0) + 1)
+  }
+
+  snapshot (openSockets: Iterable<CountingSocket | undefined>): WebSocketStats {
+    const stats: WebSocketStats = {
+      open: 0,
+      routes: {},
+      messagesIn: 0,
+      messagesOut: 0,
+      bytesIn: this.#closedBytesIn,
+      bytesOut: this.#closedBytesOut,
+      invalidMessages: 0,
+      droppedMessages: 0,
+      closes: Object.fromEntries(this.#closes),
+      rejectedHandshakes: Object.fromEntries(this.#rejected)
+    }
+    for (const [url, route] of this.#routes) {
+      stats.routes[url] = { ...route }
+      stats.open += route.open
+      stats.messagesIn += route.messagesIn
+      stats.messagesOut += route.messagesOut
+      stats.invalidMessages += route.invalidMessages
+      stats.droppedMessages += route.droppedMessages
+    }
+    for (const socket of openSockets) {
+      stats.bytesIn += socket?.bytesRead ?? 0
+      stats.bytesOut += socket?.bytesWritten ?? 0
+    }
+    return stats
+  }
+}
