@@ -87,7 +87,8 @@ export class WebSocketConnection<
     this.raw = raw
     this.request = request
     this.#settings = settings
-    this.#socket = socket
+    // The upgrade socket is a net.Socket (or injectWS' in-memory socket): both count bytes.
+    this.#socket = socket as Duplex & CountingSocket
     const now = settings.timer.now
     this.#openedAt = Date.now()
     this.#lastSeenAt = now
@@ -142,9 +143,11 @@ export class WebSocketConnection<
     return true
   }
 
-  /** Called by the shared timer: heartbeat and idle deadlines. */
+  /**
+   * Called by the shared timer: heartbeat and idle deadlines. A closing connection is
+   * checked too: a peer that stops answering during the closing handshake is dead as well.
+   */
   tick (now: number): void {
-    if (this.raw.readyState !== this.raw.OPEN) return
     const { heartbeat, idleTimeout } = this.#settings
     if (heartbeat !== undefined) {
       if (this.#pingSentAt !== 0) {

@@ -22,21 +22,19 @@ export class HeartbeatTimer {
     this.#connections = connections
   }
 
-  /** Makes the timer fine enough for a deadline of `ms` (a quarter of it, within 5 ms to 1 s). */
+  /**
+   * Makes the timer fine enough for a deadline of `ms` (a quarter of it, within 5 ms to
+   * 1 s). Called as routes register, which Fastify allows only before the app listens,
+   * so before the timer first starts.
+   */
   resolve (ms: number): void {
-    const resolution = Math.max(finest, Math.min(coarsest, Math.floor(ms / 4)))
-    if (resolution >= this.#resolution) return
-    this.#resolution = resolution
-    if (this.#timer !== undefined) {
-      this.stop()
-      this.start()
-    }
+    this.#resolution = Math.min(this.#resolution, Math.max(finest, Math.min(coarsest, Math.floor(ms / 4))))
   }
 
   /** Starts ticking (when the first connection opens). The timer never keeps the process alive. */
   start (): void {
     this.now = Date.now()
-    if (this.#timer !== undefined) return
+    clearInterval(this.#timer)
     this.#timer = setInterval(this.#tick, this.#resolution)
     this.#timer.unref()
   }

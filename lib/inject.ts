@@ -34,12 +34,16 @@ class MemorySocket extends Duplex {
   peer: MemorySocket | undefined
   readonly remoteAddress = '127.0.0.1'
   readonly remotePort = 0
+  // net.Socket's wire counters, for app.websocketStats().
+  bytesRead = 0
+  bytesWritten = 0
 
   override _read (): void {}
 
   // Delivery is deferred to the next tick: a real socket never hands data to the peer
   // inside the writer's call stack, and code under test may rely on that.
   override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.bytesWritten += chunk.length
     process.nextTick(deliver, this.peer, chunk)
     callback()
   }
@@ -64,7 +68,9 @@ class MemorySocket extends Duplex {
 }
 
 function deliver (peer: MemorySocket | undefined, chunk: Buffer | null): void {
-  if (peer !== undefined && !peer.destroyed) peer.push(chunk)
+  if (peer === undefined || peer.destroyed) return
+  if (chunk !== null) peer.bytesRead += chunk.length
+  peer.push(chunk)
 }
 
 function memorySocketPair (): [MemorySocket, MemorySocket] {

@@ -119,8 +119,10 @@ export interface ResolvedOperations {
 //   message must not be able to take 100 MiB of memory.
 // - maxBackpressure: 1 MiB waiting per connection keeps 10,000 slow consumers under 10 GiB
 //   in the worst case while absorbing ordinary bursts.
+const defaultHeartbeat = { interval: 30_000, timeout: 10_000 }
+
 const defaultOperations: ResolvedOperations = {
-  heartbeat: { interval: 30_000, timeout: 10_000 },
+  heartbeat: defaultHeartbeat,
   idleTimeout: 0,
   maxBackpressure: 1024 * 1024,
   backpressurePolicy: 'close',
@@ -137,10 +139,7 @@ export function resolveOperations (options: OperationalOptions, base: ResolvedOp
     ? base.heartbeat
     : options.heartbeat === false
       ? undefined
-      : {
-          interval: options.heartbeat.interval ?? base.heartbeat?.interval ?? defaultOperations.heartbeat?.interval as number,
-          timeout: options.heartbeat.timeout ?? base.heartbeat?.timeout ?? defaultOperations.heartbeat?.timeout as number
-        }
+      : { ...defaultHeartbeat, ...base.heartbeat, ...options.heartbeat }
   if (heartbeat !== undefined) {
     checkDuration(heartbeat.interval, `${where}heartbeat.interval`, false)
     checkDuration(heartbeat.timeout, `${where}heartbeat.timeout`, false)

@@ -54,11 +54,6 @@ export function wrapRoute (route: RouteOptions, context: RouteContext): void {
     const upgrade = (request.raw as UpgradeRequest)[kUpgrade]
     const protocol = upgrade === undefined ? undefined : requestedProtocol(request, webSocketRoute !== undefined, others.tokens)
     if (protocol === undefined) return plainHandler.call(this, request, reply)
-    // handshakeTimeout answered while the hooks ran: the socket is no longer ours.
-    if (reply.raw.headersSent) {
-      reply.hijack()
-      return
-    }
     if (context.lifecycle.closing) {
       reply.header('retry-after', '5').send(new ServerClosingError())
       return

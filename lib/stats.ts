@@ -27,10 +27,10 @@ export interface WebSocketStats {
   rejectedHandshakes: Record<string, number>
 }
 
-/** The wire counters of a socket (net.Socket has them; in-memory sockets may not). */
+/** The wire counters of a socket (net.Socket's, and injectWS' in-memory socket's). */
 export interface CountingSocket {
-  bytesRead?: number
-  bytesWritten?: number
+  bytesRead: number
+  bytesWritten: number
 }
 
 export class Stats {
@@ -50,17 +50,17 @@ export class Stats {
     return route
   }
 
-  closed (code: number, socket: CountingSocket | undefined): void {
+  closed (code: number, socket: CountingSocket): void {
     this.#closes.set(code, (this.#closes.get(code) ?? 0) + 1)
-    this.#closedBytesIn += socket?.bytesRead ?? 0
-    this.#closedBytesOut += socket?.bytesWritten ?? 0
+    this.#closedBytesIn += socket.bytesRead
+    this.#closedBytesOut += socket.bytesWritten
   }
 
   rejected (reason: string): void {
     this.#rejected.set(reason, (this.#rejected.get(reason) ?? 0) + 1)
   }
 
-  snapshot (openSockets: Iterable<CountingSocket | undefined>): WebSocketStats {
+  snapshot (openSockets: Iterable<CountingSocket>): WebSocketStats {
     const stats: WebSocketStats = {
       open: 0,
       routes: {},
@@ -82,8 +82,8 @@ export class Stats {
       stats.droppedMessages += route.droppedMessages
     }
     for (const socket of openSockets) {
-      stats.bytesIn += socket?.bytesRead ?? 0
-      stats.bytesOut += socket?.bytesWritten ?? 0
+      stats.bytesIn += socket.bytesRead
+      stats.bytesOut += socket.bytesWritten
     }
     return stats
   }

@@ -73,6 +73,8 @@ export function createUpgradeListener (
       previous.once('finish', () => { setImmediate(onUpgrade, request, socket, head) })
       return
     }
+    // The client may have gone while the earlier responses were written.
+    /* c8 ignore next */
     if (socket.destroyed) return
     if (!mayUpgrade(request)) {
       serveAsPlainRequest(app, request, socket, head)

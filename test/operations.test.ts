@@ -267,6 +267,9 @@ t.test('operational options are checked', async (t) => {
   const app = Fastify()
   await app.register(fastifyUpgrade)
   t.throws(() => app.get('/x', { websocket: { maxConnections: -1 } }, () => {}), { message: /websocket \(route \/x\)\.maxConnections/ })
+  // burst defaults to rate, policy to 'close'; a route heartbeat fills in from the defaults
+  app.get('/y', { websocket: { rateLimit: { rate: 5 }, heartbeat: { timeout: 500 } } }, () => {})
+  app.get('/z', { websocket: { rateLimit: false } }, () => {})
   await app.close()
   void track
 })
