@@ -2,24 +2,16 @@
 // moments, and shutdown with many connections. Loopback only, bounded in count and time.
 import t from 'tap'
 import net from 'node:net'
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { WebSocket } from 'ws'
-import { closeEvent, connect, delay, handshake, listen, nextMessage, openConnections, within } from './helpers.js'
+import { closeEvent, connect, delay, handshake, listen, nextMessage, openConnections, runFixture, within } from './helpers.js'
 
 async function noSocketsLeft (app: import('fastify').FastifyInstance): Promise<void> {
   await within((async () => { while (await openConnections(app) > 0) await delay(20) })(), 3000, 'every socket to close')
 }
 
 t.test('20,000 connect/disconnect cycles leave the heap within 5 % of its baseline and no socket open', async (t) => {
-  const script = fileURLToPath(new URL('./fixtures/churn.ts', import.meta.url))
-  // Same loaders as this process, plus --expose-gc for the heap measurement.
-  const child = spawn(process.execPath, [...process.execArgv, '--expose-gc', script, '20000'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const code = await within(new Promise<number | null>((resolve) => child.once('exit', resolve)), 120_000, 'the churn to finish')
-    .catch((error: unknown) => { child.kill('SIGKILL'); throw error })
+  // --expose-gc for the heap measurement.
+  const { code, output } = await runFixture('churn.ts', ['20000'], ['--expose-gc'], 120_000)
   t.equal(code, 0, output)
   const result = JSON.parse(output.trim().split('\n').at(-1) as string) as { cycles: number, seconds: number, baseline: number, after: number, openSockets: number, open: number, closes: Record<string, number> }
   t.equal(result.openSockets, 0, 'no TCP socket left on the server')

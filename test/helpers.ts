@@ -1,6 +1,8 @@
 // Shared test plumbing: a listening app, ws clients, and raw TCP exchanges, all on
 // loopback and all bounded in time so a broken server fails a test instead of hanging it.
 import net from 'node:net'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { WebSocket, type ClientOptions, type RawData } from 'ws'
 import fastifyUpgrade, { type FastifyUpgradeOptions } from '../lib/index.js'
@@ -172,4 +174,20 @@ export interface LogLine { level: number, msg: string, reqId?: string, err?: { m
 export function captureLogs (level = 'info'): { lines: LogLine[], logger: { level: string, stream: { write: (line: string) => void } } } {
   const lines: LogLine[] = []
   return { lines, logger: { level, stream: { write: (line: string) => { lines.push(JSON.parse(line) as LogLine) } } } }
+}
+
+/**
+ * Runs a fixture script in a child Node process with this process' loaders (so its
+ * coverage maps onto the same sources), plus `nodeArgs`; resolves with its exit code and
+ * output, killing it after `ms`.
+ */
+export async function runFixture (name: string, args: string[] = [], nodeArgs: string[] = [], ms = 20_000): Promise<{ code: number | null, output: string }> {
+  const script = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
+  const child = spawn(process.execPath, [...process.execArgv, ...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const code = await within(new Promise<number | null>((resolve) => child.once('exit', resolve)), ms, `${name} to exit`)
+    .catch((error: unknown) => { child.kill('SIGKILL'); throw error })
+  return { code, output }
 }

@@ -2,9 +2,7 @@
 // awaited up to closeTimeout, stragglers terminated, and nothing left keeping the process alive.
 import t from 'tap'
 import net from 'node:net'
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { closeEvent, connect, delay, handshake, listen, parseResponse, rawExchange, within } from './helpers.js'
+import { closeEvent, connect, delay, handshake, listen, parseResponse, rawExchange, runFixture, within } from './helpers.js'
 
 t.test('app.close() sends 1001 Going Away to every open connection and resolves', async (t) => {
   const { app, url } = await listen((app) => {
@@ -99,14 +97,7 @@ t.test('a request stuck in a hook past closeTimeout is cut, and close() still re
 })
 
 t.test('nothing keeps the process alive after app.close()', async (t) => {
-  const script = fileURLToPath(new URL('./fixtures/close-and-exit.ts', import.meta.url))
-  // Same loaders as this process, so the child's coverage maps onto the same sources.
-  const child = spawn(process.execPath, [...process.execArgv, script], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const code = await within(new Promise<number | null>((resolve) => child.once('exit', resolve)), 20000, 'the child to exit')
-    .catch((error: unknown) => { child.kill('SIGKILL'); throw error })
+  const { code, output } = await runFixture('close-and-exit.ts')
   t.equal(code, 0, output)
   t.match(output, /closed with 1001/)
 })
