@@ -220,6 +220,7 @@ export class WebSocketConnection<
   #refuse (invalid: InvalidMessage): void {
     // The first invalid message of a connection is worth an info line; a peer that keeps
     // sending them only gets debug lines, so a flood cannot flood the logs.
+    this.#settings.routeStats.invalidMessages++
     const level = this.#invalidMessages++ === 0 ? 'info' : 'debug'
     this.request.log[level]({ route: this.#settings.url, path: invalid.path, code: invalid.code }, 'invalid websocket message')
     this.#settings.onInvalidMessage(invalid, this as unknown as AnyConnection, this.request)

@@ -104,6 +104,7 @@ t.test("'ignore': invalid messages are dropped and logged at debug", async (t) =
   t.match(lines[0], { level: 30, route: '/chat', path: '/text', code: 'FST_UPGRADE_INVALID_MESSAGE' }, 'the first is logged at info, with route and path')
   t.match(lines[1], { level: 20 }, 'repeats only at debug, so a flood does not flood the logs')
   t.type(lines[0]?.reqId, 'string', 'through the request logger')
+  t.equal(app.websocketStats().invalidMessages, 2, 'counted in the stats')
   client.close()
 })
 
