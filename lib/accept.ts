@@ -1,7 +1,6 @@
 // Accepting a WebSocket on a route: negotiate (negotiate.ts), hand the socket to ws
 // (handshake.ts), wrap it (connection.ts) and run the route's handler. Everything a
 // route needs for this is compiled once, when the route is registered.
-import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { WebSocket, WebSocketServer } from 'ws'
 import { CloseCode } from './close-codes.js'
@@ -13,7 +12,7 @@ import { compileNegotiation, negotiate, type Negotiation } from './negotiate.js'
 import { resolveOperations, type ResolvedOptions, type WebSocketErrorHandler, type WebSocketRouteOptions } from './options.js'
 import { ServiceUnavailableError } from './errors.js'
 import type { RouteStats } from './stats.js'
-import { markCounted, type PendingUpgrade } from './upgrade.js'
+import { claimSocket, markCounted, type PendingUpgrade } from './upgrade.js'
 import type { FastifyError } from '@fastify/error'
 
 export type SocketHandler = (this: FastifyInstance, socket: WebSocketConnection, request: FastifyRequest) => unknown
@@ -65,7 +64,8 @@ export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSoc
       rateLimit: operations.rateLimit,
       timer: lifecycle.timer,
       stats: lifecycle.stats,
-      routeStats
+      routeStats,
+      closed: lifecycle.closed
     },
     negotiation: compileNegotiation(routeOptions, plugin.allowedOrigins, route.url),
     server: context.handshake.serverFor({ perMessageDeflate: routeOptions.perMessageDeflate, maxPayload: operations.maxPayload })
@@ -91,8 +91,7 @@ export function acceptWebSocket (
     return
   }
   // From here on the socket is ours, not Fastify's: no reply will be written.
-  reply.hijack()
-  reply.raw.detachSocket(upgrade.socket as Socket)
+  claimSocket(reply, upgrade)
   context.handshake.accept(route.server, request.raw, upgrade, outcome.protocol, (ws: WebSocket) => {
     const connection = new WebSocketConnection(ws, upgrade.socket, request, route.settings)
     context.lifecycle.add(connection as unknown as WebSocketConnection<never, never>, upgrade.socket)

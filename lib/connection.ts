@@ -54,7 +54,27 @@ export interface SocketSettings {
   timer: HeartbeatTimer
   stats: Stats
   routeStats: RouteStats
+  /** Tells the plugin's lifecycle that this connection is gone. */
+  closed: (connection: AnyConnection) => void
 }
+
+const kConnection = Symbol('fastify-upgrade.connection')
+
+/** A ws socket that knows its wrapper, so its listeners can be shared functions. */
+interface OwnedSocket extends WsSocket {
+  [kConnection]: AnyConnection
+  on: (event: string, listener: (this: OwnedSocket, ...args: never[]) => void) => this
+  once: (event: string, listener: (this: OwnedSocket, ...args: never[]) => void) => this
+}
+
+// Shared listeners, defined in the class' static block (they reach its private members).
+let onRawMessage: (this: OwnedSocket, data: RawData, isBinary: boolean) => void
+let onRawClose: (this: OwnedSocket, code: number, reason: Buffer) => void
+let onRawError: (this: OwnedSocket, error: Error) => void
+let onRawPing: (this: OwnedSocket, data: Buffer) => void
+let onRawPong: (this: OwnedSocket, data: Buffer) => void
+let onNewListener: (this: AnyConnection, event: string | symbol) => void
+let flush: (connection: AnyConnection) => void
 
 // Listening to these does not mean the handler is ready for messages.
 const lifecycleEvents = new Set<string | symbol>(['close', 'error', 'ping', 'pong', 'drain'])
@@ -96,13 +116,17 @@ export class WebSocketConnection<
     this.#bucket = settings.rateLimit === undefined ? undefined : new TokenBucket(settings.rateLimit, this.#openedAt)
     settings.routeStats.open++
     request.log.debug({ route: settings.url }, 'websocket open')
-    raw.on('message', this.#onMessage)
-    raw.once('close', this.#onClose)
-    raw.on('error', this.#onError)
-    raw.on('ping', this.#onPing)
-    raw.on('pong', this.#onPong)
+    // Listeners are shared functions that find this connection through the ws socket,
+    // not closures: an idle connection should cost as little memory as possible.
+    const owned = raw as OwnedSocket
+    owned[kConnection] = this as unknown as AnyConnection
+    owned.on('message', onRawMessage)
+    owned.once('close', onRawClose)
+    owned.on('error', onRawError)
+    owned.on('ping', onRawPing)
+    owned.on('pong', onRawPong)
     // 'newListener' is EventEmitter's own event, outside the typed event map.
-    ;(this as EventEmitter).on('newListener', this.#onNewListener)
+    ;(this as EventEmitter).on('newListener', onNewListener)
   }
 
   get protocol (): string { return this.raw.protocol }
@@ -185,7 +209,7 @@ export class WebSocketConnection<
    */
   handlerSettled (): void {
     if (this.#held !== null && this.#held.length === 0) this.#startDelivery()
-    else if (this.#held !== null) process.nextTick(this.#flush)
+    else if (this.#held !== null) process.nextTick(flush, this)
   }
 
   /** Reports an error thrown by the handler or a listener; closes only this connection. */
@@ -226,7 +250,7 @@ export class WebSocketConnection<
     this.#settings.onInvalidMessage(invalid, this as unknown as AnyConnection, this.request)
   }
 
-  #onMessage = (data: RawData, isBinary: boolean): void => {
+  #onMessage (data: RawData, isBinary: boolean): void {
     const settings = this.#settings
     settings.routeStats.messagesIn++
     this.#lastSeenAt = settings.timer.now
@@ -252,15 +276,16 @@ export class WebSocketConnection<
     this.close(CloseCode.PolicyViolation, reason)
   }
 
-  #onNewListener = (event: string | symbol): void => {
-    if (event === 'drain' && (this as EventEmitter).listenerCount('drain') === 0) this.#socket.on('drain', this.#onDrain)
+  #onNewListener (event: string | symbol): void {
+    // Rare, so a closure is fine here.
+    if (event === 'drain' && (this as EventEmitter).listenerCount('drain') === 0) this.#socket.on('drain', () => { this.#emit('drain') })
     if (this.#held === null || lifecycleEvents.has(event)) return
     // Nothing held: go live now; the listener is added right after this returns.
     if (this.#held.length === 0) this.#startDelivery()
-    else process.nextTick(this.#flush)
+    else process.nextTick(flush, this)
   }
 
-  #flush = (): void => {
+  #flush (): void {
     const held = this.#held
     if (held === null) return
     this.#startDelivery()
@@ -272,35 +297,44 @@ export class WebSocketConnection<
     this.raw.resume()
   }
 
-  #onClose = (code: number, reason: Buffer): void => {
+  #onClose (code: number, reason: Buffer): void {
     this.#held = null
     const settings = this.#settings
     settings.routeStats.open--
     settings.stats.closed(code, this.#socket)
+    settings.closed(this as unknown as AnyConnection)
     this.request.log.debug({ route: settings.url, code, durationMs: Date.now() - this.#openedAt }, 'websocket closed')
     this.#emit('close', code, reason.toString())
   }
 
-  #onDrain = (): void => { this.#emit('drain') }
-
   /** The wire counters of the underlying socket, for stats. */
   get wire (): CountingSocket { return this.#socket }
 
-  #onError = (error: Error): void => {
+  #onError (error: Error): void {
     // ws has already chosen the close code (1002, 1007, 1009...); an unhandled
     // 'error' event must not take the process down with it.
     if ((this as EventEmitter).listenerCount('error') > 0) this.#emit('error', error)
     else this.request.log.debug({ err: error }, 'websocket protocol error')
   }
 
-  #onPing = (data: Buffer): void => {
+  #onPing (data: Buffer): void {
     this.#lastSeenAt = this.#settings.timer.now
     this.#emit('ping', data)
   }
 
-  #onPong = (data: Buffer): void => {
+  #onPong (data: Buffer): void {
     this.#pingSentAt = 0
     this.#lastSeenAt = this.#settings.timer.now
     this.#emit('pong', data)
+  }
+
+  static {
+    onRawMessage = function (data, isBinary) { this[kConnection].#onMessage(data, isBinary) }
+    onRawClose = function (code, reason) { this[kConnection].#onClose(code, reason) }
+    onRawError = function (error) { this[kConnection].#onError(error) }
+    onRawPing = function (data) { this[kConnection].#onPing(data) }
+    onRawPong = function (data) { this[kConnection].#onPong(data) }
+    onNewListener = function (event) { this.#onNewListener(event) }
+    flush = (connection) => { connection.#flush() }
   }
 }

@@ -19,32 +19,43 @@ export class Lifecycle {
   readonly timer = new HeartbeatTimer(this.open)
   readonly stats = new Stats()
   #drained: (() => void) | undefined
+  // One listener function per lifecycle, shared by every socket (`this` is the socket).
+  readonly #pendingClosed: (this: Duplex) => void
+  readonly #streamClosed: (this: Duplex) => void
+
+  constructor () {
+    const lifecycle = this
+    this.#pendingClosed = function () { lifecycle.#forgetPending(this) }
+    this.#streamClosed = function () {
+      lifecycle.streams.delete(this)
+      lifecycle.#settle()
+    }
+  }
 
   /** Tracks a socket from the 'upgrade' event until it closes or becomes a connection. */
   addPending (socket: Duplex): void {
     this.pending.add(socket)
-    socket.once('close', () => { this.#forgetPending(socket) })
+    socket.once('close', this.#pendingClosed)
   }
 
   add (connection: WebSocketConnection<never, never>, socket: Duplex): void {
     this.#forgetPending(socket)
     this.open.add(connection)
     if (this.open.size === 1) this.timer.start()
-    connection.raw.once('close', () => {
-      this.open.delete(connection)
-      if (this.open.size === 0) this.timer.stop()
-      this.#settle()
-    })
+  }
+
+  /** Called by a connection when it closes. */
+  closed = (connection: WebSocketConnection<never, never>): void => {
+    this.open.delete(connection)
+    if (this.open.size === 0) this.timer.stop()
+    this.#settle()
   }
 
   /** A socket switched to another protocol: tracked until it closes. */
   addStream (stream: Duplex): void {
     this.#forgetPending(stream)
     this.streams.add(stream)
-    stream.once('close', () => {
-      this.streams.delete(stream)
-      this.#settle()
-    })
+    stream.once('close', this.#streamClosed)
   }
 
   async shutdown (timeout: number): Promise<void> {
@@ -65,7 +76,10 @@ export class Lifecycle {
   }
 
   #forgetPending (socket: Duplex): void {
-    if (this.pending.delete(socket)) this.#settle()
+    if (this.pending.delete(socket)) {
+      socket.removeListener('close', this.#pendingClosed)
+      this.#settle()
+    }
   }
 
   #settle (): void {

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Lifecycle } from './lifecycle.js'
-import type { PendingUpgrade } from './upgrade.js'
+import { claimSocket, type PendingUpgrade } from './upgrade.js'
 
 /** Serves one upgraded protocol on the raw stream; `this` is the route's instance. */
 export type ProtocolHandler = (this: FastifyInstance, stream: Duplex, request: FastifyRequest) => unknown
@@ -20,8 +20,7 @@ export function switchProtocol (
   lifecycle: Lifecycle
 ): void {
   const { socket, head } = upgrade
-  reply.hijack()
-  reply.raw.detachSocket(socket as Socket)
+  claimSocket(reply, upgrade)
   ;(socket as Socket).setTimeout(0) // the handshake is over: no handshakeTimeout
   socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${protocol}\r\nConnection: Upgrade\r\n\r\n`)
   // The client may have sent the new protocol's first bytes with its request.

@@ -4,14 +4,13 @@
 import { STATUS_CODES, ServerResponse, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Lifecycle } from './lifecycle.js'
 import { BadHandshakeError, ServiceUnavailableError } from './errors.js'
 import type { FastifyError } from '@fastify/error'
 import type { Stats } from './stats.js'
 
 export const kUpgrade = Symbol('fastify-upgrade.upgrade')
-const kResponse = Symbol('fastify-upgrade.response')
 const kCounted = Symbol('fastify-upgrade.counted')
 
 /** What the upgrade event gave us, kept until a route handler takes it. */
@@ -29,9 +28,6 @@ interface PipelinedSocket extends Duplex {
   _httpMessage?: ServerResponse | null
 }
 
-interface PendingSocket extends Socket {
-  [kResponse]?: UpgradeResponse
-}
 
 interface UpgradeResponse extends ServerResponse {
   [kCounted]?: boolean
@@ -39,6 +35,20 @@ interface UpgradeResponse extends ServerResponse {
 }
 
 const kStats = Symbol('fastify-upgrade.stats')
+
+/**
+ * The route switches protocols: Fastify writes nothing more, and the socket leaves the
+ * response it was lent to. The links kept for the handshake are dropped so that an open
+ * connection does not keep the request's response object alive.
+ */
+export function claimSocket (reply: FastifyReply, upgrade: PendingUpgrade): void {
+  reply.hijack()
+  const socket = upgrade.socket as Socket
+  reply.raw.detachSocket(socket)
+  socket.removeListener('timeout', onHandshakeTimeout)
+  // Assigned, not deleted: delete would turn the request into a slower, larger dictionary object.
+  ;(reply.request.raw as UpgradeRequest)[kUpgrade] = undefined
+}
 
 /** The refusal was already counted by its error code; the generic 'status N' count is skipped. */
 export function markCounted (response: ServerResponse): void {
@@ -53,17 +63,6 @@ export function createUpgradeListener (
   lifecycle: Lifecycle,
   handshakeTimeout: number
 ): (request: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  /** Hooks took too long: answer 503 and free the socket (the route, if reached later, finds it gone). */
-  function onHandshakeTimeout (this: PendingSocket): void {
-    const response = this[kResponse] as UpgradeResponse
-    if (response.headersSent) {
-      this.destroy()
-      return
-    }
-    response.setHeader('retry-after', '5')
-    refuseRaw(response, 503, new ServiceUnavailableError('handshake timeout'), lifecycle.stats)
-  }
-
   return function onUpgrade (request, socket, head) {
     // Node emits 'upgrade' as soon as it parses the request, even when responses to
     // earlier pipelined requests on this connection are still being written. Taking the
@@ -91,8 +90,7 @@ export function createUpgradeListener (
     response.assignSocket(socket as Socket)
     response[kStats] = lifecycle.stats
     response.once('finish', endAfterReply)
-    ;(socket as PendingSocket)[kResponse] = response
-    // Cleared by ws when it takes the socket (and by other protocols' switch).
+    // Disarmed when the socket is claimed (claimSocket; ws also clears the socket's timeout).
     ;(socket as Socket).setTimeout(handshakeTimeout, onHandshakeTimeout)
     // Node checks Host (RFC 9112 section 3.2) only on requests it serves itself.
     if (request.headers.host === undefined && request.httpVersion === '1.1') {
@@ -133,6 +131,17 @@ function serveAsPlainRequest (app: FastifyInstance, request: IncomingMessage, so
   text += 'Connection: close\r\n\r\n'
   socket.unshift(Buffer.concat([Buffer.from(text, 'latin1'), head]))
   app.server.emit('connection', socket)
+}
+
+/** Hooks took too long: answer 503 and free the socket (Fastify will not reach the route: the reply is sent). */
+function onHandshakeTimeout (this: PipelinedSocket): void {
+  const response = this._httpMessage as UpgradeResponse | null | undefined
+  if (response == null || response.headersSent) {
+    this.destroy()
+    return
+  }
+  response.setHeader('retry-after', '5')
+  refuseRaw(response, 503, new ServiceUnavailableError('handshake timeout'), response[kStats] as Stats)
 }
 
 /** An answer written without Fastify (it is not routing this request, or no longer): a Fastify-style JSON error. */
