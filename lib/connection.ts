@@ -76,6 +76,8 @@ let onRawPong: (this: OwnedSocket, data: Buffer) => void
 let onNewListener: (this: AnyConnection, event: string | symbol) => void
 let flush: (connection: AnyConnection) => void
 
+const emit = EventEmitter.prototype.emit
+
 // Listening to these does not mean the handler is ready for messages.
 const lifecycleEvents = new Set<string | symbol>(['close', 'error', 'ping', 'pong', 'drain'])
 
@@ -236,10 +238,12 @@ export class WebSocketConnection<
     }
   }
 
-  // Event names and payloads depend on the route's schemas; the typed surface is the class's.
-  #emit (event: string, ...args: unknown[]): void {
-    (this as EventEmitter).emit(event, ...args)
+  // Event names and payloads depend on the route's schemas; the typed surface is the
+  // class's. Fixed arities, no rest parameters: this runs for every message.
+  #emit (event: string, first?: unknown, second?: unknown): void {
+    emit.call(this, event, first, second)
   }
+
 
   #refuse (invalid: InvalidMessage): void {
     // The first invalid message of a connection is worth an info line; a peer that keeps
