@@ -6,6 +6,7 @@ import { acceptWebSocket, compileWebSocketRoute, type RouteContext, type SocketH
 import { Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, ServerClosingError, UpgradeRequiredError } from './errors.js'
 import { chooseUpgrade, connectionRequestsUpgrade } from './headers.js'
 import { resolveRouteOptions } from './options.js'
+import { tokenPattern } from './subprotocol.js'
 import { switchProtocol, type ProtocolHandler } from './protocol-upgrade.js'
 import { kUpgrade, type UpgradeRequest } from './upgrade.js'
 
@@ -23,7 +24,8 @@ export function upgradeRequired (this: FastifyInstance, _request: FastifyRequest
 }
 
 // protocol-name ["/" protocol-version] (RFC 9110 section 7.8), both tokens.
-const protocolToken = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?$/
+const tokenChars = tokenPattern.source.slice(1, -1) // the token rule without its anchors
+const protocolToken = new RegExp(`^${tokenChars}(/${tokenChars})?$`)
 
 export function wrapRoute (route: RouteOptions, context: RouteContext): void {
   const { websocket, wsHandler, upgrade: protocolHandlers } = route
