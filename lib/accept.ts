@@ -10,10 +10,9 @@ import type { Lifecycle } from './lifecycle.js'
 import { MessageCodec, invalidMessageHandler, type MessageSchemas } from './messages.js'
 import { compileNegotiation, negotiate, type Negotiation } from './negotiate.js'
 import { resolveOperations, type ResolvedOptions, type WebSocketErrorHandler, type WebSocketRouteOptions } from './options.js'
-import { ServiceUnavailableError } from './errors.js'
+import { retryLater, ServiceUnavailableError } from './errors.js'
 import type { RouteStats } from './stats.js'
-import { claimSocket, markCounted, type PendingUpgrade } from './upgrade.js'
-import type { FastifyError } from '@fastify/error'
+import type { PendingUpgrade } from './pending-upgrade.js'
 
 export type SocketHandler = (this: FastifyInstance, socket: WebSocketConnection, request: FastifyRequest) => unknown
 
@@ -82,29 +81,21 @@ export function acceptWebSocket (
 ): void {
   const lifecycle = context.lifecycle
   if (lifecycle.open.size >= context.options.operations.maxConnections || route.stats.open >= route.maxConnections) {
-    refuse(reply, new ServiceUnavailableError('too many connections'), lifecycle, ['retry-after', '5'])
+    upgrade.refuse(new ServiceUnavailableError('too many connections'), retryLater)
     return
   }
   const outcome = negotiate(request, route.negotiation)
   if ('error' in outcome) {
-    refuse(reply, outcome.error, lifecycle, outcome.header)
+    upgrade.refuse(outcome.error, outcome.header)
     return
   }
   // From here on the socket is ours, not Fastify's: no reply will be written.
-  claimSocket(reply, upgrade)
+  upgrade.claim(reply)
   context.handshake.accept(route.server, request.raw, upgrade, outcome.protocol, (ws: WebSocket) => {
     const connection = new WebSocketConnection(ws, upgrade.socket, request, route.settings)
-    context.lifecycle.add(connection as unknown as WebSocketConnection<never, never>, upgrade.socket)
+    lifecycle.add(connection as unknown as WebSocketConnection<never, never>)
     runHandler(instance, route.handler, connection, request)
   })
-}
-
-/** Answers a refused handshake with an HTTP error, and counts it by its code. */
-function refuse (reply: FastifyReply, error: FastifyError, lifecycle: Lifecycle, header: [string, string] | undefined): void {
-  lifecycle.stats.rejected(error.code)
-  markCounted(reply.raw)
-  if (header !== undefined) reply.header(...header)
-  reply.send(error)
 }
 
 function runHandler (instance: FastifyInstance, handler: SocketHandler, connection: WebSocketConnection, request: FastifyRequest): void {

@@ -30,6 +30,9 @@ export const ServerClosingError = createError(
   503
 )
 
+/** Sent with every 503 refusal: when the client may try again, in seconds. */
+export const retryLater = ['retry-after', '5'] as const
+
 /** A limit refuses the upgrade for now (maxConnections, handshakeTimeout). */
 export const ServiceUnavailableError = createError<[string]>(
   'FST_UPGRADE_UNAVAILABLE',

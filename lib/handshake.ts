@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws'
 import type { WsServerOptions } from './options.js'
-import type { PendingUpgrade } from './upgrade.js'
+import type { PendingUpgrade } from './pending-upgrade.js'
 
 const kProtocol = Symbol('fastify-upgrade.protocol')
 

@@ -6,7 +6,7 @@ import { injectWS } from './inject.js'
 import { Lifecycle } from './lifecycle.js'
 import { resolvePluginOptions, type FastifyUpgradeOptions } from './options.js'
 import { wrapRoute, type RouteContext } from './route.js'
-import { createUpgradeListener } from './upgrade.js'
+import { createUpgradeListener, rememberReply, serveNonUpgradesAsRequests } from './upgrade.js'
 import '../types/index.js'
 
 async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgradeOptions): Promise<void> {
@@ -24,8 +24,11 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   ))
   app.addHook('onRoute', (route) => { wrapRoute(route, context) })
 
+  app.addHook('onRequest', rememberReply)
+
   const onUpgrade = createUpgradeListener(app, context.lifecycle, options.handshakeTimeout)
   app.server.on('upgrade', onUpgrade)
+  const restoreUpgradeDecision = serveNonUpgradesAsRequests(app)
 
   // preClose runs before the HTTP server closes; the server would otherwise wait
   // forever for upgraded sockets, which it no longer manages.
@@ -34,6 +37,7 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   })
   app.addHook('onClose', async () => {
     app.server.removeListener('upgrade', onUpgrade)
+    restoreUpgradeDecision()
     context.lifecycle.timer.stop()
     await context.handshake.close()
   })

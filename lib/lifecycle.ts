@@ -6,11 +6,12 @@ import type { Duplex } from 'node:stream'
 import { CloseCode } from './close-codes.js'
 import type { WebSocketConnection } from './connection.js'
 import { HeartbeatTimer } from './heartbeat.js'
+import type { PendingUpgrade } from './pending-upgrade.js'
 import { Stats } from './stats.js'
 
 export class Lifecycle {
-  /** Upgrade sockets between the 'upgrade' event and the end of their handshake or HTTP reply. */
-  readonly pending = new Set<Duplex>()
+  /** Upgrades between the 'upgrade' event and their handover, or their socket's close after a refusal. */
+  readonly pending = new Set<PendingUpgrade>()
   readonly open = new Set<WebSocketConnection<never, never>>()
   /** Streams of other upgraded protocols, handed to their handlers. */
   readonly streams = new Set<Duplex>()
@@ -19,27 +20,24 @@ export class Lifecycle {
   readonly timer = new HeartbeatTimer(this.open)
   readonly stats = new Stats()
   #drained: (() => void) | undefined
-  // One listener function per lifecycle, shared by every socket (`this` is the socket).
-  readonly #pendingClosed: (this: Duplex) => void
+  // One listener function per lifecycle, shared by every stream (`this` is the stream).
   readonly #streamClosed: (this: Duplex) => void
 
   constructor () {
     const lifecycle = this
-    this.#pendingClosed = function () { lifecycle.#forgetPending(this) }
     this.#streamClosed = function () {
       lifecycle.streams.delete(this)
       lifecycle.#settle()
     }
   }
 
-  /** Tracks a socket from the 'upgrade' event until it closes or becomes a connection. */
-  addPending (socket: Duplex): void {
-    this.pending.add(socket)
-    socket.once('close', this.#pendingClosed)
+  /** A pending upgrade was handed over, or its socket closed. */
+  forgetPending (pending: PendingUpgrade): void {
+    this.pending.delete(pending)
+    this.#settle()
   }
 
-  add (connection: WebSocketConnection<never, never>, socket: Duplex): void {
-    this.#forgetPending(socket)
+  add (connection: WebSocketConnection<never, never>): void {
     this.open.add(connection)
     if (this.open.size === 1) this.timer.start()
   }
@@ -53,7 +51,6 @@ export class Lifecycle {
 
   /** A socket switched to another protocol: tracked until it closes. */
   addStream (stream: Duplex): void {
-    this.#forgetPending(stream)
     this.streams.add(stream)
     stream.once('close', this.#streamClosed)
   }
@@ -70,15 +67,8 @@ export class Lifecycle {
       await Promise.race([drained, timedOut])
       clearTimeout(timer)
       for (const connection of this.open) connection.terminate()
-      for (const socket of this.pending) socket.destroy()
+      for (const pending of this.pending) pending.socket.destroy()
       for (const stream of this.streams) stream.destroy()
-    }
-  }
-
-  #forgetPending (socket: Duplex): void {
-    if (this.pending.delete(socket)) {
-      socket.removeListener('close', this.#pendingClosed)
-      this.#settle()
     }
   }
 

@@ -1,11 +1,10 @@
 // Upgrades to protocols other than WebSocket (RFC 9110 section 7.8): answer 101 with
 // the chosen protocol, give the bytes read past the headers back to the stream, and hand
 // the raw duplex stream to the route's handler for that protocol.
-import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Lifecycle } from './lifecycle.js'
-import { claimSocket, type PendingUpgrade } from './upgrade.js'
+import type { PendingUpgrade } from './pending-upgrade.js'
 
 /** Serves one upgraded protocol on the raw stream; `this` is the route's instance. */
 export type ProtocolHandler = (this: FastifyInstance, stream: Duplex, request: FastifyRequest) => unknown
@@ -20,8 +19,7 @@ export function switchProtocol (
   lifecycle: Lifecycle
 ): void {
   const { socket, head } = upgrade
-  claimSocket(reply, upgrade)
-  ;(socket as Socket).setTimeout(0) // the handshake is over: no handshakeTimeout
+  upgrade.claim(reply)
   socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${protocol}\r\nConnection: Upgrade\r\n\r\n`)
   // The client may have sent the new protocol's first bytes with its request.
   if (head.length > 0) socket.unshift(head)

@@ -3,12 +3,12 @@
 // is Fastify's; this file only decides what a request that reaches the route gets.
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { acceptWebSocket, compileWebSocketRoute, type RouteContext, type SocketHandler, type WebSocketRoute } from './accept.js'
-import { Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, ServerClosingError, UpgradeRequiredError } from './errors.js'
+import { Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, retryLater, ServerClosingError, UpgradeRequiredError } from './errors.js'
 import { chooseUpgrade, connectionRequestsUpgrade } from './headers.js'
 import { resolveRouteOptions } from './options.js'
 import { tokenPattern } from './subprotocol.js'
 import { switchProtocol, type ProtocolHandler } from './protocol-upgrade.js'
-import { kUpgrade, type UpgradeRequest } from './upgrade.js'
+import { kUpgrade, type UpgradeRequest } from './pending-upgrade.js'
 
 export type { RouteContext } from './accept.js'
 
@@ -56,12 +56,13 @@ export function wrapRoute (route: RouteOptions, context: RouteContext): void {
     const upgrade = (request.raw as UpgradeRequest)[kUpgrade]
     const protocol = upgrade === undefined ? undefined : requestedProtocol(request, webSocketRoute !== undefined, others.tokens)
     if (protocol === undefined) return plainHandler.call(this, request, reply)
+    const pending = upgrade as NonNullable<typeof upgrade>
     if (context.lifecycle.closing) {
-      reply.header('retry-after', '5').send(new ServerClosingError())
+      pending.refuse(new ServerClosingError(), retryLater)
       return
     }
-    if (protocol === 'websocket') acceptWebSocket(this, request, reply, upgrade as NonNullable<typeof upgrade>, webSocketRoute as WebSocketRoute, context)
-    else switchProtocol(this, request, reply, upgrade as NonNullable<typeof upgrade>, protocol, others.handlers.get(protocol) as ProtocolHandler, context.lifecycle)
+    if (protocol === 'websocket') acceptWebSocket(this, request, reply, pending, webSocketRoute as WebSocketRoute, context)
+    else switchProtocol(this, request, reply, pending, protocol, others.handlers.get(protocol) as ProtocolHandler, context.lifecycle)
   }
 }
 

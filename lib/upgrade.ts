@@ -1,62 +1,13 @@
-// The server's 'upgrade' listener. Node hands over a bare socket; we keep it (and the
-// bytes already read after the headers) on the request, give Fastify a response object
-// that writes straight onto that socket, and let Fastify route the request as usual.
-import { STATUS_CODES, ServerResponse, type IncomingMessage } from 'node:http'
-import type { Socket } from 'node:net'
+// The server's 'upgrade' listener. Node hands over a bare socket; a PendingUpgrade takes
+// it at once (pending-upgrade.ts), and Fastify routes the request as usual with a
+// response that writes straight onto that socket.
+import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { BadHandshakeError } from './errors.js'
 import type { Lifecycle } from './lifecycle.js'
-import { BadHandshakeError, ServiceUnavailableError } from './errors.js'
-import type { FastifyError } from '@fastify/error'
-import type { Stats } from './stats.js'
-
-export const kUpgrade = Symbol('fastify-upgrade.upgrade')
-const kCounted = Symbol('fastify-upgrade.counted')
-
-/** What the upgrade event gave us, kept until a route handler takes it. */
-export interface PendingUpgrade {
-  socket: Duplex
-  head: Buffer
-}
-
-export interface UpgradeRequest extends IncomingMessage {
-  [kUpgrade]?: PendingUpgrade
-}
-
-/** Node's private link from a socket to the response it is writing (set by assignSocket). */
-interface PipelinedSocket extends Duplex {
-  _httpMessage?: ServerResponse | null
-}
-
-
-interface UpgradeResponse extends ServerResponse {
-  [kCounted]?: boolean
-  [kStats]?: Stats
-}
-
-const kStats = Symbol('fastify-upgrade.stats')
-
-/**
- * The route switches protocols: Fastify writes nothing more, and the socket leaves the
- * response it was lent to. The links kept for the handshake are dropped so that an open
- * connection does not keep the request's response object alive.
- */
-export function claimSocket (reply: FastifyReply, upgrade: PendingUpgrade): void {
-  reply.hijack()
-  const socket = upgrade.socket as Socket
-  reply.raw.detachSocket(socket)
-  socket.removeListener('timeout', onHandshakeTimeout)
-  // Assigned, not deleted: delete would turn the request into a slower, larger dictionary object.
-  ;(reply.request.raw as UpgradeRequest)[kUpgrade] = undefined
-}
-
-/** The refusal was already counted by its error code; the generic 'status N' count is skipped. */
-export function markCounted (response: ServerResponse): void {
-  (response as UpgradeResponse)[kCounted] = true
-}
-
-// How long a refused upgrade's socket may stay half-open waiting for the client to hang up.
-const lingerAfterReply = 5000
+import { decideUpgrades, responseInProgress, serveAgain } from './node-http.js'
+import { kUpgrade, PendingUpgrade, type UpgradeRequest } from './pending-upgrade.js'
 
 export function createUpgradeListener (
   app: FastifyInstance,
@@ -64,41 +15,53 @@ export function createUpgradeListener (
   handshakeTimeout: number
 ): (request: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return function onUpgrade (request, socket, head) {
+    const pending = new PendingUpgrade(request, socket, head, lifecycle, handshakeTimeout)
     // Node emits 'upgrade' as soon as it parses the request, even when responses to
     // earlier pipelined requests on this connection are still being written. Taking the
-    // socket now would interleave the answers (and assignSocket throws): wait for them.
-    const previous = (socket as PipelinedSocket)._httpMessage
-    if (previous != null) {
-      previous.once('finish', () => { setImmediate(onUpgrade, request, socket, head) })
-      return
-    }
-    // The client may have gone while the earlier responses were written.
-    /* c8 ignore next */
-    if (socket.destroyed) return
-    if (!mayUpgrade(request)) {
-      serveAsPlainRequest(app, request, socket, head)
-      return
-    }
-    // Node has removed its own 'error' listener; a reset would otherwise crash the process.
-    socket.on('error', destroySocket)
-    lifecycle.addPending(socket)
-    ;(request as UpgradeRequest)[kUpgrade] = { socket, head }
-
-    const response: UpgradeResponse = new ServerResponse(request)
-    // The connection is not reused after an HTTP answer on this path, so say so.
-    response.shouldKeepAlive = false
-    response.assignSocket(socket as Socket)
-    response[kStats] = lifecycle.stats
-    response.once('finish', endAfterReply)
-    // Disarmed when the socket is claimed (claimSocket; ws also clears the socket's timeout).
-    ;(socket as Socket).setTimeout(handshakeTimeout, onHandshakeTimeout)
-    // Node checks Host (RFC 9112 section 3.2) only on requests it serves itself.
-    if (request.headers.host === undefined && request.httpVersion === '1.1') {
-      refuseRaw(response, 400, new BadHandshakeError('missing Host header'), lifecycle.stats)
-      return
-    }
-    app.routing(request, response)
+    // socket now would interleave the answers: wait for them (the deadline runs).
+    const previous = responseInProgress(socket)
+    if (previous === undefined) dispatch(app, pending)
+    else previous.once('finish', () => { setImmediate(dispatch, app, pending) })
   }
+}
+
+function dispatch (app: FastifyInstance, pending: PendingUpgrade): void {
+  // The client may have gone while the earlier responses were written.
+  if (pending.socket.destroyed) return
+  const request = pending.request
+  /* c8 ignore start -- reached only on Node versions without shouldUpgradeCallback (see decideUpgrades) */
+  if (!mayUpgrade(request)) {
+    pending.release()
+    serveAsPlainRequest(app, pending)
+    return
+  }
+  /* c8 ignore stop */
+  const response = pending.respond()
+  // Node checks Host (RFC 9112 section 3.2) only on requests it serves itself.
+  if (request.headers.host === undefined && request.httpVersion === '1.1') {
+    pending.refuse(new BadHandshakeError('missing Host header'))
+    return
+  }
+  app.routing(request, response)
+}
+
+/**
+ * Makes Node serve the requests that may not upgrade as ordinary requests, where it
+ * can (see decideUpgrades). Returns what undoes it.
+ */
+export function serveNonUpgradesAsRequests (app: FastifyInstance): () => void {
+  return decideUpgrades(app.server, mayUpgrade)
+}
+
+/**
+ * Fastify's onRequest hook of the plugin: remembers the reply of an upgrade request, so
+ * that a refusal outside the route (the handshake deadline) goes through Fastify's reply
+ * and the app's error handler.
+ */
+export function rememberReply (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  const pending = (request.raw as UpgradeRequest)[kUpgrade]
+  if (pending !== undefined) pending.reply = reply
+  done()
 }
 
 /**
@@ -113,13 +76,15 @@ function mayUpgrade (request: IncomingMessage): boolean {
     (headers['content-length'] === undefined || headers['content-length'] === '0')
 }
 
+/* c8 ignore start -- reached only on Node versions without shouldUpgradeCallback (see decideUpgrades) */
 /**
- * Answer the request as if its Upgrade header were absent (RFC 9110 section 7.8 lets a
- * server ignore it): rebuild the request head without Upgrade and with
- * `Connection: close`, put it back in front of the unread bytes, and give the socket back
- * to Node's HTTP parser, which reads the body and runs the normal route.
+ * Answers the request as if its Upgrade header were absent (RFC 9110 section 7.8 lets a
+ * server ignore it): rebuilds the request head without Upgrade and with
+ * `Connection: close`, puts it back in front of the unread bytes, and gives the socket
+ * back to Node's HTTP parser, which reads the body and runs the normal route.
  */
-function serveAsPlainRequest (app: FastifyInstance, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+function serveAsPlainRequest (app: FastifyInstance, pending: PendingUpgrade): void {
+  const request = pending.request
   let text = `${String(request.method)} ${String(request.url)} HTTP/${request.httpVersion}\r\n`
   const raw = request.rawHeaders
   for (let i = 0; i < raw.length; i += 2) {
@@ -129,44 +94,7 @@ function serveAsPlainRequest (app: FastifyInstance, request: IncomingMessage, so
     text += `${name}: ${raw[i + 1] as string}\r\n`
   }
   text += 'Connection: close\r\n\r\n'
-  socket.unshift(Buffer.concat([Buffer.from(text, 'latin1'), head]))
-  app.server.emit('connection', socket)
+  pending.socket.unshift(Buffer.concat([Buffer.from(text, 'latin1'), pending.head]))
+  serveAgain(app.server, pending.socket)
 }
-
-/** Hooks took too long: answer 503 and free the socket (Fastify will not reach the route: the reply is sent). */
-function onHandshakeTimeout (this: PipelinedSocket): void {
-  const response = this._httpMessage as UpgradeResponse | null | undefined
-  if (response == null || response.headersSent) {
-    this.destroy()
-    return
-  }
-  response.setHeader('retry-after', '5')
-  refuseRaw(response, 503, new ServiceUnavailableError('handshake timeout'), response[kStats] as Stats)
-}
-
-/** An answer written without Fastify (it is not routing this request, or no longer): a Fastify-style JSON error. */
-function refuseRaw (response: UpgradeResponse, status: number, error: FastifyError, stats: Stats): void {
-  stats.rejected(error.code)
-  response[kCounted] = true
-  const body = JSON.stringify({ statusCode: status, code: error.code, error: STATUS_CODES[status], message: error.message })
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
-  response.end(body)
-}
-
-/** The route answered with a normal HTTP response: finish politely, then let go. */
-function endAfterReply (this: UpgradeResponse): void {
-  if (this[kCounted] !== true) this[kStats]?.rejected(`status ${this.statusCode}`)
-  const socket = this.socket
-  /* c8 ignore next */
-  if (socket === null) return
-  this.detachSocket(socket)
-  socket.end()
-  // Read and drop whatever the client still sends, so the close is not a reset
-  // that could discard our response; give up on clients that never hang up.
-  socket.resume()
-  ;(socket as Socket).setTimeout(lingerAfterReply, destroySocket)
-}
-
-function destroySocket (this: Duplex): void {
-  this.destroy()
-}
+/* c8 ignore stop */

@@ -1,0 +1,173 @@
+// One upgrade request in flight, from Node's 'upgrade' event until the socket is handed
+// to a protocol (claim) or the request is refused with an HTTP response (refuse). It
+// alone owns the socket meanwhile: its error listener (attached before anything can
+// wait), its absolute deadlines, its place among the lifecycle's pending upgrades, and
+// the one place where a refusal is counted.
+import { STATUS_CODES, ServerResponse, type IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { FastifyReply } from 'fastify'
+import type { FastifyError } from '@fastify/error'
+import { retryLater, ServiceUnavailableError } from './errors.js'
+import type { Lifecycle } from './lifecycle.js'
+
+export const kUpgrade = Symbol('fastify-upgrade.upgrade')
+const kPending = Symbol('fastify-upgrade.pending')
+
+/** A request that arrived through the 'upgrade' event, until its socket is claimed. */
+export interface UpgradeRequest extends IncomingMessage {
+  [kUpgrade]?: PendingUpgrade | undefined
+}
+
+interface OwnedSocket extends Duplex {
+  [kPending]?: PendingUpgrade | undefined
+}
+
+/**
+ * How long a refused upgrade's socket may stay open after the response, reading and
+ * dropping what the client still sends so that the close is not a reset that could
+ * discard the response. Absolute: bytes from the client do not extend it.
+ */
+export const lingerAfterRefusal = 5000
+
+// Shared functions, not closures per upgrade (defined in the class' static block).
+let onHandshakeDeadline: (pending: PendingUpgrade) => void
+let onResponseFinish: (this: ServerResponse & { [kPending]: PendingUpgrade }) => void
+
+export class PendingUpgrade {
+  readonly request: IncomingMessage
+  readonly socket: Duplex
+  /** Bytes the client sent past the request head (the new protocol's first bytes). */
+  readonly head: Buffer
+  /** Fastify's reply for this request, from the moment the plugin's onRequest hook sees it. */
+  reply: FastifyReply | undefined
+  #response: ServerResponse | undefined
+  #timer: NodeJS.Timeout | undefined
+  /** The error code of the refusal, once refused; counted once, by that code. */
+  #refusal: string | undefined
+  readonly #lifecycle: Lifecycle
+
+  constructor (request: IncomingMessage, socket: Duplex, head: Buffer, lifecycle: Lifecycle, handshakeTimeout: number) {
+    // Node removed its own 'error' listener when it emitted 'upgrade': without this one,
+    // a reset at any later moment (even while we wait below) would crash the process.
+    // It stays for the socket's whole life: protocols may forget to listen.
+    socket.on('error', destroySocket)
+    this.request = request
+    this.socket = socket
+    this.head = head
+    this.#lifecycle = lifecycle
+    ;(request as UpgradeRequest)[kUpgrade] = this
+    ;(socket as OwnedSocket)[kPending] = this
+    socket.once('close', onSocketClose)
+    lifecycle.pending.add(this)
+    this.#timer = setTimeout(onHandshakeDeadline, handshakeTimeout, this)
+  }
+
+  /**
+   * Lends the socket to a response of ours and returns it: Fastify writes any HTTP answer
+   * (an error from a hook, a 404, a refusal) through it. The connection is never reused
+   * after such an answer.
+   */
+  respond (): ServerResponse {
+    const response = new ServerResponse(this.request)
+    response.shouldKeepAlive = false
+    response.assignSocket(this.socket as Socket)
+    response.once('finish', onResponseFinish)
+    ;(response as { [kPending]?: PendingUpgrade })[kPending] = this
+    this.#response = response
+    return response
+  }
+
+  /**
+   * The route switches protocols: Fastify writes nothing more, the socket leaves our
+   * response and the deadline ends. The links kept for the handshake are dropped so
+   * that an open connection does not keep the request's response alive.
+   */
+  claim (reply: FastifyReply): void {
+    reply.hijack()
+    reply.raw.detachSocket(this.socket as Socket)
+    this.#release()
+    // Assigned, not deleted: delete would turn the request into a slower dictionary object.
+    ;(this.request as UpgradeRequest)[kUpgrade] = undefined
+  }
+
+  /**
+   * Stops owning the socket without answering: Node serves the request as an ordinary
+   * one (see upgrade.ts).
+   */
+  release (): void {
+    this.#release()
+  }
+
+  /**
+   * Refuses the upgrade with an HTTP error, counted by its code. Through Fastify's reply
+   * when there is one (so the app's error handler shapes it), else written directly in
+   * the shape of a Fastify error.
+   */
+  refuse (error: FastifyError, header?: readonly [name: string, value: string]): void {
+    this.#refusal = error.code
+    this.#lifecycle.stats.rejected(error.code)
+    const reply = this.reply
+    if (reply !== undefined) {
+      if (header !== undefined) reply.header(header[0], header[1])
+      reply.send(error)
+      return
+    }
+    const response = this.#response as ServerResponse
+    const status = error.statusCode as number
+    const body = JSON.stringify({ statusCode: status, code: error.code, error: STATUS_CODES[status], message: error.message })
+    if (header !== undefined) response.setHeader(header[0], header[1])
+    response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+    response.end(body)
+  }
+
+  /** The handshake deadline passed: 503 if nothing was answered yet, else let the socket go. */
+  #onDeadline (): void {
+    this.#timer = undefined
+    const response = this.#response
+    if (response === undefined || response.headersSent) {
+      // Still waiting for earlier pipelined responses, or an answer is being written.
+      this.socket.destroy()
+      return
+    }
+    this.refuse(new ServiceUnavailableError('handshake timeout'), retryLater)
+  }
+
+  /** An HTTP answer was written: count it (unless refuse did), end, and linger a while. */
+  #onFinish (response: ServerResponse): void {
+    if (this.#refusal === undefined) this.#lifecycle.stats.rejected(`status ${response.statusCode}`)
+    const socket = this.socket
+    response.detachSocket(socket as Socket)
+    socket.end()
+    socket.resume()
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(destroyPending, lingerAfterRefusal, this)
+  }
+
+  #release (): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const socket = this.socket as OwnedSocket
+    socket[kPending] = undefined
+    socket.removeListener('close', onSocketClose)
+    this.#lifecycle.forgetPending(this)
+  }
+
+  static {
+    onHandshakeDeadline = (pending) => { pending.#onDeadline() }
+    onResponseFinish = function () { this[kPending].#onFinish(this) }
+  }
+}
+
+// Removed when the socket stops being pending, so the socket is always still pending here.
+function onSocketClose (this: OwnedSocket): void {
+  (this[kPending] as PendingUpgrade).release()
+}
+
+function destroyPending (pending: PendingUpgrade): void {
+  pending.socket.destroy()
+}
+
+function destroySocket (this: Duplex): void {
+  this.destroy()
+}
