@@ -59,6 +59,8 @@ export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSoc
       heartbeat: operations.heartbeat,
       idleTimeout: operations.idleTimeout,
       maxBackpressure: operations.maxBackpressure,
+      maxHeldBytes: operations.maxHeldBytes ?? operations.maxPayload,
+      autoPong: plugin.ws.autoPong ?? true,
       backpressurePolicy: operations.backpressurePolicy,
       rateLimit: operations.rateLimit,
       timer: lifecycle.timer,

@@ -1,6 +1,7 @@
 // The socket a handler receives: a thin wrapper over a ws WebSocket that holds back
-// messages until the handler listens, decodes and checks them when the route has message
-// schemas, and turns listener exceptions into a 1011 close.
+// messages until the handler listens (up to maxHeldBytes), decodes and checks them when
+// the route has message schemas, applies the route's limits, and hands every listener
+// exception to the route's error handler: nothing a peer triggers escapes a connection.
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { WebSocket as WsSocket, RawData } from 'ws'
@@ -49,6 +50,10 @@ export interface SocketSettings {
   idleTimeout: number
   /** send() refuses data while more than this many bytes wait to be written. */
   maxBackpressure: number
+  /** Decoded bytes of messages held before the handler listens; over it, 1008. */
+  maxHeldBytes: number
+  /** Answer pings with pongs (ws' autoPong, done here so that the rate limit applies to pings). */
+  autoPong: boolean
   backpressurePolicy: 'close' | 'drop'
   rateLimit: Required<RateLimit> | undefined
   timer: HeartbeatTimer
@@ -78,6 +83,13 @@ let flush: (connection: AnyConnection) => void
 
 const emit = EventEmitter.prototype.emit
 
+/**
+ * After a close for a broken limit, how long the peer has to finish the closing
+ * handshake before its TCP connection is destroyed (ws' own wait is 30 s, far too
+ * long for a peer that is flooding).
+ */
+export const policyCloseGrace = 1000
+
 // Listening to these does not mean the handler is ready for messages.
 const lifecycleEvents = new Set<string | symbol>(['close', 'error', 'ping', 'pong', 'drain'])
 
@@ -93,6 +105,7 @@ export class WebSocketConnection<
 
   // Messages that arrived before the handler listened; null once delivery is live.
   #held: RawMessage[] | null = []
+  #heldBytes = 0
   #invalidMessages = 0
   readonly #settings: SocketSettings
   readonly #socket: Duplex & CountingSocket
@@ -102,6 +115,7 @@ export class WebSocketConnection<
   #nextPingAt: number
   #lastSeenAt: number
   readonly #bucket: TokenBucket | undefined
+  // Closed for a broken limit: nothing more from the peer is processed.
   #overLimit = false
 
   constructor (raw: WsSocket, socket: Duplex, request: FastifyRequest, settings: SocketSettings) {
@@ -165,7 +179,7 @@ export class WebSocketConnection<
       return false
     }
     settings.routeStats.messagesOut++
-    this.raw.send(data, callback)
+    this.raw.send(data, callback === undefined ? undefined : this.#guard(callback))
     return true
   }
 
@@ -214,6 +228,17 @@ export class WebSocketConnection<
     else if (this.#held !== null) process.nextTick(flush, this)
   }
 
+  /** A send callback that throws (ws calls it when the peer resets, say) goes to the error handler too. */
+  #guard (callback: (error?: Error) => void): (error?: Error) => void {
+    return (error) => {
+      try {
+        callback(error)
+      } catch (thrown) {
+        this.fail(thrown)
+      }
+    }
+  }
+
   /** Reports an error thrown by the handler or a listener; closes only this connection. */
   fail (error: unknown): void {
     this.#settings.onError(error, this as unknown as AnyConnection, this.request)
@@ -244,6 +269,14 @@ export class WebSocketConnection<
     emit.call(this, event, first, second)
   }
 
+  /** Emits an event the peer caused (close, ping, pong, error, drain): a throwing listener goes to the error handler. */
+  #emitGuarded (event: string, first?: unknown, second?: unknown): void {
+    try {
+      emit.call(this, event, first, second)
+    } catch (error) {
+      this.fail(error)
+    }
+  }
 
   #refuse (invalid: InvalidMessage): void {
     // The first invalid message of a connection is worth an info line; a peer that keeps
@@ -258,31 +291,58 @@ export class WebSocketConnection<
     const settings = this.#settings
     settings.routeStats.messagesIn++
     this.#lastSeenAt = settings.timer.now
-    if (this.#bucket !== undefined && !this.#bucket.take(Date.now())) {
-      settings.routeStats.droppedMessages++
-      if (settings.rateLimit?.policy === 'close') this.#closeOverLimit('rate limit exceeded')
-      return
-    }
+    if (!this.#admit()) return
     if (this.#held === null) {
       this.#deliver(data as Buffer, isBinary)
       return
     }
-    // Hold the message, and stop reading: what ws already parsed is all we keep.
+    // Hold the message, and stop reading. ws still emits what it has already read (with
+    // permessage-deflate, each frame may inflate up to maxPayload): the hold is bounded
+    // in decoded bytes.
+    const size = (data as Buffer).length
+    if (this.#heldBytes + size > settings.maxHeldBytes) {
+      settings.routeStats.droppedMessages++
+      this.#closeOverLimit('held messages limit exceeded')
+      return
+    }
     if (this.#held.length === 0) this.raw.pause()
+    this.#heldBytes += size
     this.#held.push([data as Buffer, isBinary])
   }
 
-  /** Over a limit with the 'close' policy: 1008, once. */
+  /**
+   * Whether to process something the peer sent (a message, ping or pong): not after a
+   * close for a broken limit, and only within the rate limit.
+   */
+  #admit (): boolean {
+    if (this.#overLimit) {
+      this.#settings.routeStats.droppedMessages++
+      return false
+    }
+    if (this.#bucket === undefined || this.#bucket.take(Date.now())) return true
+    const settings = this.#settings
+    settings.routeStats.droppedMessages++
+    if (settings.rateLimit?.policy === 'close') this.#closeOverLimit('rate limit exceeded')
+    return false
+  }
+
+  /**
+   * Over a limit with the 'close' policy: 1008, once. From then on nothing from the peer
+   * is processed, and a peer that does not finish the closing handshake within
+   * policyCloseGrace is cut off.
+   */
   #closeOverLimit (reason: string): void {
     if (this.#overLimit) return
     this.#overLimit = true
     this.request.log.info({ route: this.#settings.url, reason }, 'websocket closed by a limit')
     this.close(CloseCode.PolicyViolation, reason)
+    // Rare: a timer here costs nothing on connections that keep to their limits.
+    setTimeout(terminateSocket, policyCloseGrace, this.raw).unref()
   }
 
   #onNewListener (event: string | symbol): void {
     // Rare, so a closure is fine here.
-    if (event === 'drain' && (this as EventEmitter).listenerCount('drain') === 0) this.#socket.on('drain', () => { this.#emit('drain') })
+    if (event === 'drain' && (this as EventEmitter).listenerCount('drain') === 0) this.#socket.on('drain', () => { this.#emitGuarded('drain') })
     if (this.#held === null || lifecycleEvents.has(event)) return
     // Nothing held: go live now; the listener is added right after this returns.
     if (this.#held.length === 0) this.#startDelivery()
@@ -298,7 +358,9 @@ export class WebSocketConnection<
 
   #startDelivery (): void {
     this.#held = null
-    this.raw.resume()
+    this.#heldBytes = 0
+    // A peer closed for a broken limit is not read any more; the grace timer ends it.
+    if (!this.#overLimit) this.raw.resume()
   }
 
   #onClose (code: number, reason: Buffer): void {
@@ -308,7 +370,7 @@ export class WebSocketConnection<
     settings.stats.closed(code, this.#socket)
     settings.closed(this as unknown as AnyConnection)
     this.request.log.debug({ route: settings.url, code, durationMs: Date.now() - this.#openedAt }, 'websocket closed')
-    this.#emit('close', code, reason.toString())
+    this.#emitGuarded('close', code, reason.toString())
   }
 
   /** The wire counters of the underlying socket, for stats. */
@@ -317,19 +379,25 @@ export class WebSocketConnection<
   #onError (error: Error): void {
     // ws has already chosen the close code (1002, 1007, 1009...); an unhandled
     // 'error' event must not take the process down with it.
-    if ((this as EventEmitter).listenerCount('error') > 0) this.#emit('error', error)
+    if ((this as EventEmitter).listenerCount('error') > 0) this.#emitGuarded('error', error)
     else this.request.log.debug({ err: error }, 'websocket protocol error')
   }
 
+  // Pings and pongs count against the rate limit like messages: a peer must not be able
+  // to keep the server busy with control frames either.
   #onPing (data: Buffer): void {
+    if (!this.#admit()) return
     this.#lastSeenAt = this.#settings.timer.now
-    this.#emit('ping', data)
+    if (this.#settings.autoPong) this.raw.pong(data)
+    this.#emitGuarded('ping', data)
   }
 
   #onPong (data: Buffer): void {
+    // The answer to the heartbeat's own ping is not the peer's to spend.
+    if (this.#pingSentAt === 0 && !this.#admit()) return
     this.#pingSentAt = 0
     this.#lastSeenAt = this.#settings.timer.now
-    this.#emit('pong', data)
+    this.#emitGuarded('pong', data)
   }
 
   static {
@@ -341,4 +409,8 @@ export class WebSocketConnection<
     onNewListener = function (event) { this.#onNewListener(event) }
     flush = (connection) => { connection.#flush() }
   }
+}
+
+function terminateSocket (raw: WsSocket): void {
+  raw.terminate()
 }

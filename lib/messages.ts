@@ -3,6 +3,7 @@
 import { Kind, Type, TypeGuard, type TObject, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
+import secureJson from 'secure-json-parse'
 import { CloseCode } from './close-codes.js'
 import { InvalidOptionError } from './errors.js'
 
@@ -39,6 +40,53 @@ const reservedEvents = new Set(['message', 'close', 'error', 'ping', 'pong', 'ne
 
 const invalidJson = new InvalidMessage('FST_UPGRADE_INVALID_JSON', '', 'message is not valid JSON', CloseCode.InvalidPayload)
 const binaryRefused = new InvalidMessage('FST_UPGRADE_BINARY_NOT_ACCEPTED', '', 'binary messages are not accepted', CloseCode.InvalidPayload)
+const prototypeKey = new InvalidMessage('FST_UPGRADE_INVALID_MESSAGE', '', 'forbidden __proto__ or constructor.prototype key', CloseCode.PolicyViolation)
+
+/**
+ * How deeply a message may nest on a route whose schema refers to itself (Type.Recursive,
+ * $ref). Checking such a schema recurses as deep as the message; past this depth the
+ * message is refused before it is parsed.
+ */
+export const maxNesting = 64
+const tooDeep = new InvalidMessage('FST_UPGRADE_INVALID_MESSAGE', '', `nested deeper than ${maxNesting} levels`, CloseCode.PolicyViolation)
+
+/**
+ * A message may not carry its own `__proto__` or `constructor.prototype` key, whatever
+ * the schema says: code that later merges it into another object would otherwise
+ * change that object's prototype. The check (secure-json-parse's, as Fastify uses for
+ * bodies) walks the message only when its text could spell such a key.
+ */
+function hasPrototypeKey (text: string, value: object): boolean {
+  if (!text.includes('__proto__') && !text.includes('constructor') && !text.includes('\\u')) return false
+  return secureJson.scan(value, { safe: true }) === null
+}
+
+/** Whether brackets outside strings nest deeper than `limit`; one linear pass, no parsing. */
+function nestsDeeper (text: string, limit: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i)
+    if (inString) {
+      if (char === 0x5c) i++ // backslash: skip the escaped character
+      else if (char === 0x22) inString = false
+    } else if (char === 0x22) {
+      inString = true
+    } else if (char === 0x7b || char === 0x5b) {
+      if (++depth > limit) return true
+    } else if (char === 0x7d || char === 0x5d) {
+      depth--
+    }
+  }
+  return false
+}
+
+/** Whether a schema refers to another (or itself): only such schemas can be checked to any depth. */
+function refersToSchemas (schema: unknown): boolean {
+  if (typeof schema !== 'object' || schema === null) return false
+  if ('$ref' in schema) return true
+  return Object.values(schema).some(refersToSchemas)
+}
 
 /**
  * Decodes and checks messages for one route. Built once at registration; `decode` and
@@ -51,6 +99,8 @@ export class MessageCodec {
   readonly #members: Map<string, TypeCheck<TSchema>> | undefined
   readonly #acceptsBinary: boolean
   readonly #send: TypeCheck<TSchema> | undefined
+  /** The schema can recurse: cap the nesting of incoming messages. */
+  readonly #capsNesting: boolean
 
   constructor (schemas: MessageSchemas, url: string) {
     if (schemas.message !== undefined && schemas.messages !== undefined) {
@@ -73,6 +123,7 @@ export class MessageCodec {
       }
     }
     this.#send = schemas.send === undefined ? undefined : TypeCompiler.Compile(schemas.send)
+    this.#capsNesting = refersToSchemas(schemas.message) || refersToSchemas(schemas.messages)
   }
 
   /** True when the route declares incoming message schemas (and messages are decoded). */
@@ -86,12 +137,15 @@ export class MessageCodec {
       if (!this.#acceptsBinary) return binaryRefused
       return this.#check(this.#message as TypeCheck<TSchema>, data)
     }
+    const text = data.toString()
+    if (this.#capsNesting && nestsDeeper(text, maxNesting)) return tooDeep
     let value: unknown
     try {
-      value = JSON.parse(data.toString())
+      value = JSON.parse(text)
     } catch {
       return invalidJson
     }
+    if (typeof value === 'object' && value !== null && hasPrototypeKey(text, value)) return prototypeKey
     if (this.#members === undefined) return this.#check(this.#message as TypeCheck<TSchema>, value)
     // Any JSON value but null can be indexed; a non-object simply has no tag.
     const tag = (value as Record<string, unknown> | null)?.[this.discriminator as string]

@@ -37,6 +37,12 @@ export function compileNegotiation (route: WebSocketRouteOptions, pluginOrigins:
   }
 }
 
+/**
+ * The most subprotocols, and the most extensions, a client may offer. Browsers offer a
+ * handful; a long list only makes every later step (ws' parsing, selectors) cost more.
+ */
+export const maxOffers = 64
+
 /** The outcome: the subprotocol to answer with (undefined: ws decides), or why the handshake is refused. */
 export type NegotiationResult = { protocol: string | false | undefined } | { error: FastifyError, header?: [string, string] }
 
@@ -55,8 +61,10 @@ export function negotiate (request: FastifyRequest, rules: Negotiation): Negotia
   }
   const extensions = parseExtensions(headers['sec-websocket-extensions'])
   if (extensions === undefined) return { error: new BadHandshakeError('malformed Sec-WebSocket-Extensions') }
+  if (extensions.length > maxOffers) return { error: new BadHandshakeError(`more than ${maxOffers} extensions offered`) }
   const offered = parseSubprotocols(headers['sec-websocket-protocol'])
   if (offered === undefined) return { error: new BadHandshakeError('malformed Sec-WebSocket-Protocol') }
+  if (offered.length > maxOffers) return { error: new BadHandshakeError(`more than ${maxOffers} subprotocols offered`) }
   // ws parses both headers again, more strictly (no empty list elements, no quoted
   // values, no empty header): give it the lists as parsed here.
   if (extensions.length > 0) headers['sec-websocket-extensions'] = formatExtensions(extensions)

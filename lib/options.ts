@@ -46,14 +46,24 @@ export interface OperationalOptions {
   backpressurePolicy?: 'close' | 'drop'
   /** Largest incoming message in bytes; larger ones close with 1009. Default 1 MiB. */
   maxPayload?: number
+  /**
+   * Decoded bytes of messages held for a handler that has not listened yet (it awaits
+   * something first); past it the connection closes with 1008 'held messages limit
+   * exceeded'. Default: the route's maxPayload.
+   */
+  maxHeldBytes?: number
   /** Open WebSocket connections allowed (plugin-wide: in all; per route: on that route). Over it: 503. Default: no limit. */
   maxConnections?: number
   /** Incoming messages per connection: a token bucket. Default: no limit. */
   rateLimit?: RateLimit | false
 }
 
-/** ws server options, less those that would make ws own the HTTP server or the path. */
-export type WsServerOptions = Omit<ServerOptions, 'server' | 'port' | 'path' | 'noServer'>
+/**
+ * ws server options, less those that would make ws own the HTTP server or the path, and
+ * verifyClient: verification is Fastify's hooks' job, where it runs under the plugin's
+ * limits (handshakeTimeout, maxConnections) and can answer with any HTTP response.
+ */
+export type WsServerOptions = Omit<ServerOptions, 'server' | 'port' | 'path' | 'noServer' | 'verifyClient'>
 
 export interface FastifyUpgradeOptions extends OperationalOptions {
   /** Passed to ws' `WebSocketServer` (which always runs in `noServer` mode). */
@@ -107,6 +117,8 @@ export interface ResolvedOperations {
   maxBackpressure: number
   backpressurePolicy: 'close' | 'drop'
   maxPayload: number
+  /** undefined: the route's maxPayload. */
+  maxHeldBytes: number | undefined
   maxConnections: number
   rateLimit: Required<RateLimit> | undefined
 }
@@ -127,6 +139,7 @@ const defaultOperations: ResolvedOperations = {
   maxBackpressure: 1024 * 1024,
   backpressurePolicy: 'close',
   maxPayload: 1024 * 1024,
+  maxHeldBytes: undefined,
   maxConnections: Infinity,
   rateLimit: undefined
 }
@@ -160,12 +173,14 @@ export function resolveOperations (options: OperationalOptions, base: ResolvedOp
     maxBackpressure: options.maxBackpressure ?? base.maxBackpressure,
     backpressurePolicy: options.backpressurePolicy ?? base.backpressurePolicy,
     maxPayload: options.maxPayload ?? base.maxPayload,
+    maxHeldBytes: options.maxHeldBytes ?? base.maxHeldBytes,
     maxConnections: options.maxConnections ?? base.maxConnections,
     rateLimit
   }
   checkDuration(resolved.idleTimeout, `${where}idleTimeout`, true)
   checkDuration(resolved.maxBackpressure, `${where}maxBackpressure`, true)
   checkDuration(resolved.maxPayload, `${where}maxPayload`, false)
+  if (resolved.maxHeldBytes !== undefined) checkDuration(resolved.maxHeldBytes, `${where}maxHeldBytes`, false)
   checkDuration(resolved.maxConnections, `${where}maxConnections`, true)
   checkChoice(resolved.backpressurePolicy, ['close', 'drop'], `${where}backpressurePolicy`)
   return resolved
@@ -194,6 +209,9 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     if (key in ws) {
       throw new InvalidOptionError(`options.${key}`, 'the plugin runs ws in noServer mode and routes upgrades through Fastify')
     }
+  }
+  if ('verifyClient' in ws) {
+    throw new InvalidOptionError('options.verifyClient', 'verify clients in a Fastify hook (onRequest, preValidation or preHandler): hooks run under handshakeTimeout and maxConnections and can refuse with any HTTP response')
   }
   checkFunction(options.errorHandler, 'errorHandler')
   const closeTimeout = options.closeTimeout ?? defaultCloseTimeout

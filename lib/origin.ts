@@ -16,7 +16,15 @@ export type OriginCheck = (origin: string | undefined, request: FastifyRequest) 
  * which cross-site hijacking cannot involve (and which could forge any Origin anyway).
  */
 export function originCheck (allowed: AllowedOrigins, where: string): OriginCheck {
-  if (typeof allowed === 'function') return (origin, request) => origin === undefined || allowed(origin, request)
+  if (typeof allowed === 'function') {
+    return (origin, request) => {
+      if (origin === undefined) return true
+      const verdict: unknown = allowed(origin, request)
+      // A Promise is truthy: taken as a yes, it would let every origin in.
+      if (typeof verdict !== 'boolean') throw new InvalidOptionError(where, 'the function must return true or false; check asynchronously in an onRequest hook')
+      return verdict
+    }
+  }
   if (allowed instanceof RegExp) {
     // A global or sticky RegExp keeps lastIndex between test() calls: use a copy without those flags.
     const pattern = new RegExp(allowed.source, allowed.flags.replace(/[gy]/g, ''))

@@ -10,14 +10,15 @@ export const tokenPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
  */
 export function parseSubprotocols (value: string | undefined): string[] | undefined {
   if (value === undefined) return []
-  const protocols: string[] = []
+  // A Set, not a list scan, finds repeats: a hostile header of thousands of names must cost linear time.
+  const protocols = new Set<string>()
   for (const part of value.split(',')) {
     const protocol = part.trim()
     if (protocol === '') continue
-    if (!tokenPattern.test(protocol) || protocols.includes(protocol)) return undefined
-    protocols.push(protocol)
+    if (!tokenPattern.test(protocol) || protocols.has(protocol)) return undefined
+    protocols.add(protocol)
   }
-  return protocols
+  return Array.from(protocols)
 }
 
 /**
