@@ -60,7 +60,6 @@ export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSoc
       idleTimeout: operations.idleTimeout,
       maxBackpressure: operations.maxBackpressure,
       maxHeldBytes: operations.maxHeldBytes ?? operations.maxPayload,
-      autoPong: plugin.ws.autoPong ?? true,
       backpressurePolicy: operations.backpressurePolicy,
       rateLimit: operations.rateLimit,
       timer: lifecycle.timer,

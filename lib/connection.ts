@@ -52,8 +52,6 @@ export interface SocketSettings {
   maxBackpressure: number
   /** Decoded bytes of messages held before the handler listens; over it, 1008. */
   maxHeldBytes: number
-  /** Answer pings with pongs (ws' autoPong, done here so that the rate limit applies to pings). */
-  autoPong: boolean
   backpressurePolicy: 'close' | 'drop'
   rateLimit: Required<RateLimit> | undefined
   timer: HeartbeatTimer
@@ -384,11 +382,12 @@ export class WebSocketConnection<
   }
 
   // Pings and pongs count against the rate limit like messages: a peer must not be able
-  // to keep the server busy with control frames either.
+  // to keep the server busy with control frames either. ws has already answered the
+  // ping (RFC 6455 section 5.5.2 requires it; ws terminates a peer that leaves more than
+  // maxPendingAutoPongs of them unread), so 'drop' only stops it here.
   #onPing (data: Buffer): void {
     if (!this.#admit()) return
     this.#lastSeenAt = this.#settings.timer.now
-    if (this.#settings.autoPong) this.raw.pong(data)
     this.#emitGuarded('ping', data)
   }
 

@@ -65,8 +65,6 @@ export class Handshake {
     return new WebSocketServer({
       ...options,
       noServer: true,
-      // Connections answer pings themselves, within the route's rate limit (connection.ts).
-      autoPong: false,
       handleProtocols: (offered, request) => {
         const chosen = (request as NegotiatedRequest)[kProtocol]
         if (chosen !== undefined) return chosen
