@@ -50,5 +50,5 @@ export function decideUpgrades (server: unknown, mayUpgrade: (request: IncomingM
   if (typeof previous !== 'function') return () => {}
   deciding.shouldUpgradeCallback = function (request) { return mayUpgrade(request) && previous.call(this, request) }
   return () => { deciding.shouldUpgradeCallback = previous }
-  /* c8 ignore stop */
 }
+/* c8 ignore stop */

@@ -45,6 +45,8 @@ export class PendingUpgrade {
   #timer: NodeJS.Timeout | undefined
   /** The error code of the refusal, once refused; counted once, by that code. */
   #refusal: string | undefined
+  /** The deadline passed while earlier pipelined responses were still being written. */
+  #expired = false
   readonly #lifecycle: Lifecycle
 
   constructor (request: IncomingMessage, socket: Duplex, head: Buffer, lifecycle: Lifecycle, handshakeTimeout: number) {
@@ -76,6 +78,11 @@ export class PendingUpgrade {
     ;(response as { [kPending]?: PendingUpgrade })[kPending] = this
     this.#response = response
     return response
+  }
+
+  /** The deadline passed before the socket was ours to answer on: refuse at once. */
+  get expired (): boolean {
+    return this.#expired
   }
 
   /**
@@ -125,11 +132,19 @@ export class PendingUpgrade {
   #onDeadline (): void {
     this.#timer = undefined
     const response = this.#response
-    if (response === undefined || response.headersSent) {
-      // Still waiting for earlier pipelined responses, or an answer is being written.
+    if (response === undefined) {
+      // Earlier pipelined responses are still being written: theirs to finish, then 503.
+      this.#expired = true
+    } else if (response.headersSent) {
+      // An answer started and did not finish in time (a stalled stream, a client that does not read).
       this.socket.destroy()
-      return
+    } else {
+      this.refuseTimedOut()
     }
+  }
+
+  /** 503: the handshake did not reach its route within handshakeTimeout. */
+  refuseTimedOut (): void {
     this.refuse(new ServiceUnavailableError('handshake timeout'), retryLater)
   }
 

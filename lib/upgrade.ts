@@ -37,6 +37,10 @@ function dispatch (app: FastifyInstance, pending: PendingUpgrade): void {
   }
   /* c8 ignore stop */
   const response = pending.respond()
+  if (pending.expired) {
+    pending.refuseTimedOut()
+    return
+  }
   // Node checks Host (RFC 9112 section 3.2) only on requests it serves itself.
   if (request.headers.host === undefined && request.httpVersion === '1.1') {
     pending.refuse(new BadHandshakeError('missing Host header'))

@@ -171,27 +171,30 @@ t.test("4a: after 1008 'rate limit exceeded' nothing more is delivered and a pee
   t.notOk(peer.frames.some((received) => received.opcode === opcode.text), 'the server sent no data frame')
 })
 
-t.test("4b: a ping flood counts against rateLimit: 'close' answers 1008 'rate limit exceeded' and cuts the peer", async (t) => {
-  const { app, port } = await listen((app) => {
-    app.get('/pings', { websocket: { rateLimit: { rate: 10, policy: 'close' }, heartbeat: false } }, (socket) => {
-      socket.on('message', () => {})
+for (const control of ['ping', 'pong'] as const) {
+  t.test(`4b: a ${control} flood counts against rateLimit: 'close' answers 1008 'rate limit exceeded' and cuts the peer`, async (t) => {
+    const { app, port } = await listen((app) => {
+      app.get('/pings', { websocket: { rateLimit: { rate: 10, policy: 'close' }, heartbeat: false } }, (socket) => {
+        socket.on('message', () => {})
+      })
+    }, { closeTimeout: 200 })
+    const peer = await rawPeer(port, '/pings')
+    // Unsolicited pongs: the server sent no ping (heartbeat off).
+    const controlFrame = frame(opcode[control], Buffer.from('p'))
+    peer.socket.write(repeat(controlFrame, 1000))
+    const writer = keepWriting(peer.socket, repeat(controlFrame, 50), 10)
+    t.teardown(async () => {
+      writer.stop()
+      peer.socket.destroy()
+      await app.close()
     })
-  }, { closeTimeout: 200 })
-  const peer = await rawPeer(port, '/pings')
-  const ping = frame(opcode.ping, Buffer.from('p'))
-  peer.socket.write(repeat(ping, 1000))
-  const writer = keepWriting(peer.socket, repeat(ping, 50), 10)
-  t.teardown(async () => {
+    const closed = await within(peer.closeFrame, 3000, 'the close frame')
+    t.same({ code: closed.code, reason: closed.reason }, { code: 1008, reason: 'rate limit exceeded' })
+    const goneAt = await timeOf(peer.gone, 3000)
     writer.stop()
-    peer.socket.destroy()
-    await app.close()
+    t.ok(goneAt !== undefined, 'the server ended the TCP connection within 3 s of its close frame')
   })
-  const closed = await within(peer.closeFrame, 3000, 'the close frame')
-  t.same({ code: closed.code, reason: closed.reason }, { code: 1008, reason: 'rate limit exceeded' })
-  const goneAt = await timeOf(peer.gone, 3000)
-  writer.stop()
-  t.ok(goneAt !== undefined, 'the server ended the TCP connection within 3 s of its close frame')
-})
+}
 
 t.test("4b: with 'drop', pings over the limit are counted and not handled; ws still answers each (RFC 6455 section 5.5.2)", async (t) => {
   let pingsHandled = 0
@@ -337,6 +340,43 @@ t.test('4c: after a refused upgrade, a client that keeps trickling bytes is disc
   const closedAt = await timeOf(client.closed, 8000)
   t.ok(closedAt !== undefined, 'the server disconnected the trickling client')
   if (closedAt !== undefined) t.ok(closedAt - client.sentAt < 7000, `disconnected ${closedAt - client.sentAt} ms after the request (linger 5 s)`)
+})
+
+t.test('4c: the deadline passes while an earlier pipelined request is still answered: that answer completes, then 503', async (t) => {
+  const { app, port } = await listen((app) => {
+    app.get('/slow', async () => { await new Promise((resolve) => setTimeout(resolve, 700)); return 'slow done' })
+    app.get('/ws', { websocket: true }, () => {})
+  }, { handshakeTimeout: 200, closeTimeout: 200 })
+  t.teardown(() => app.close())
+  const started = Date.now()
+  const { text, closedByServer } = await rawExchange(port, `GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n${handshake('/ws')}`, 3000)
+  const [first, second] = text.split(/(?=HTTP\/1\.1 )/)
+  t.match(first, /^HTTP\/1\.1 200 [\s\S]*slow done$/, 'the earlier response is whole')
+  t.equal(parseResponse(second ?? '').status, 503, 'then the upgrade, past its deadline, gets 503')
+  t.match(json(parseResponse(second ?? '').body), { code: 'FST_UPGRADE_UNAVAILABLE' })
+  t.ok(closedByServer, 'and the connection ends')
+  t.ok(Date.now() - started < 2000, `all within ${Date.now() - started} ms`)
+  t.same(app.websocketStats().rejectedHandshakes, { FST_UPGRADE_UNAVAILABLE: 1 })
+})
+
+t.test('4c: a refusal that starts and never finishes (a stalled stream) is cut at the deadline', async (t) => {
+  const { PassThrough } = await import('node:stream')
+  const { app, port } = await listen((app) => {
+    app.get('/ws', {
+      websocket: true,
+      onRequest: (_request, reply, _done) => {
+        const stream = new PassThrough()
+        stream.write('the start of an answer that never ends')
+        void reply.code(401).header('content-type', 'text/plain').send(stream)
+      }
+    }, () => {})
+  }, { handshakeTimeout: 300, closeTimeout: 200 })
+  t.teardown(() => app.close())
+  const started = Date.now()
+  const response = await rawExchange(port, handshake('/ws'), 3000)
+  t.equal(response.status, 401, 'the answer had started')
+  t.ok(response.closedByServer, 'the server cut the socket')
+  t.ok(Date.now() - started < 1500, `${Date.now() - started} ms after the request (handshakeTimeout 300 ms)`)
 })
 
 t.test('4d: ws verifyClient is refused at registration (it would bypass the hooks)', async (t) => {

@@ -1,5 +1,5 @@
-// Contract point 2: a handler's 'close', 'ping', 'pong', 'error' or 'drain' listener that
-// throws never escapes. It reaches the errorHandler (the plugin's custom one, or the
+// Contract point 2: a handler's 'close', 'ping', 'pong', 'error' or 'drain' listener, or a
+// send callback, that throws never escapes. It reaches the errorHandler (the plugin's custom one, or the
 // default that logs 'websocket handler failed' at error level and closes with 1011 if the
 // connection is still open), the process lives on, and other connections keep working.
 // On a server where the exception escapes the process dies, so the events run in a child
@@ -9,7 +9,7 @@
 import t from 'tap'
 import { runFixture } from './helpers.js'
 
-type LifecycleEvent = 'close' | 'ping' | 'pong' | 'error' | 'drain'
+type LifecycleEvent = 'close' | 'ping' | 'pong' | 'error' | 'drain' | 'send'
 
 interface Outcome {
   thrown: number
@@ -30,7 +30,8 @@ const expected: Record<LifecycleEvent, { custom: { code: number, reason: string 
   ping: { custom: { code: 4000, reason: 'custom handler' }, default: { code: 1011, reason: 'internal error' } },
   pong: { custom: { code: 4000, reason: 'custom handler' }, default: { code: 1011, reason: 'internal error' } },
   error: { custom: { code: 1002, reason: '' }, default: { code: 1002, reason: '' } },
-  drain: { custom: { code: 4000, reason: 'custom handler' }, default: { code: 1011, reason: 'internal error' } }
+  drain: { custom: { code: 4000, reason: 'custom handler' }, default: { code: 1011, reason: 'internal error' } },
+  send: { custom: { code: 4000, reason: 'custom handler' }, default: { code: 1011, reason: 'internal error' } }
 }
 
 const events = Object.keys(expected) as LifecycleEvent[]

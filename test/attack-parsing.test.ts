@@ -144,6 +144,9 @@ t.test('7: a message nested deeper than 64 levels under a recursive schema is in
     shallow.send(nested(levels))
     t.equal(await nextMessage(shallow), 'delivered', `${levels} levels: delivered`)
   }
+  // Brackets and escaped quotes inside strings are text, not nesting.
+  shallow.send(`{"note":"\\"${'[{'.repeat(100)}\\\\","child":${nested(60)}}`)
+  t.equal(await nextMessage(shallow), 'delivered', '61 levels with 200 brackets inside a string: delivered')
   shallow.close()
 
   for (const levels of [65, 100_000]) {
@@ -152,7 +155,7 @@ t.test('7: a message nested deeper than 64 levels under a recursive schema is in
     t.equal(await outcome(client), 'close 1008', `${levels} levels: closed 1008 (invalid message), not 1011`)
     client.terminate()
   }
-  t.equal(delivered, 2, 'only the messages within 64 levels reached the handler')
+  t.equal(delivered, 3, 'only the messages within 64 levels reached the handler')
   const errors = logs.lines.filter((line) => line.level >= 50)
   t.same(errors.map((line) => line.msg), [], 'no log line at error level or above')
 })

@@ -81,6 +81,7 @@ t.test('a request still in its hooks at close is answered 503 when it reaches th
   t.equal(response.status, 503)
   t.equal(JSON.parse(response.body).code, 'FST_UPGRADE_CLOSING')
   t.equal(response.headers['retry-after'], '5')
+  t.same(app.websocketStats().rejectedHandshakes, { FST_UPGRADE_CLOSING: 1 }, 'counted once, by its code (not as status 503)')
 })
 
 t.test('a request stuck in a hook past closeTimeout is cut, and close() still resolves', async (t) => {
