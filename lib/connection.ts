@@ -86,7 +86,7 @@ const emit = EventEmitter.prototype.emit
  * handshake before its TCP connection is destroyed (ws' own wait is 30 s, far too
  * long for a peer that is flooding).
  */
-export const policyCloseGrace = 1000
+const policyCloseGrace = 1000
 
 // Listening to these does not mean the handler is ready for messages.
 const lifecycleEvents = new Set<string | symbol>(['close', 'error', 'ping', 'pong', 'drain'])
