@@ -8,19 +8,7 @@
 // is started again for the events after it, so every event gets its own verdict.
 import t from 'tap'
 import { runFixture } from './helpers.js'
-
-type LifecycleEvent = 'close' | 'ping' | 'pong' | 'error' | 'drain' | 'send'
-
-interface Outcome {
-  thrown: number
-  handled: Array<{ sameError: boolean, sameSocket: boolean, sameRequest: boolean }>
-  clientClose: { code: number, reason: string } | null
-  failedLines: Array<{ level: number, msg: string, err: string | undefined, sameReqId: boolean }>
-  echo: string | null
-  problems: string[]
-}
-
-interface Result { event: LifecycleEvent, custom: Outcome, default: Outcome }
+import type { LifecycleEvent, Result } from './fixtures/listener-outcome.js'
 
 // What the client sees, with the custom handler (closes 4000 if still open) and with the
 // default one (1011 if still open). 'close': the client closed first, its 1000 'bye' is
