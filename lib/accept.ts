@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { WebSocket, WebSocketServer } from 'ws'
 import { CloseCode } from './close-codes.js'
-import { WebSocketConnection, type SocketSettings } from './connection.js'
+import { accepting, type SocketSettings, type WebSocketConnection } from './connection.js'
 import type { Handshake } from './handshake.js'
 import type { Lifecycle } from './lifecycle.js'
 import { MessageCodec, invalidMessageHandler, type MessageSchemas } from './messages.js'
@@ -92,10 +92,13 @@ export function acceptWebSocket (
   }
   // From here on the socket is ours, not Fastify's: no reply will be written.
   upgrade.claim(reply)
-  context.handshake.accept(route.server, request.raw, upgrade, outcome.protocol, (ws: WebSocket) => {
-    const connection = new WebSocketConnection(ws, upgrade.socket, request, route.settings)
-    lifecycle.add(connection as unknown as WebSocketConnection<never, never>)
-    runHandler(instance, route.handler, connection, request)
+  accepting({ request, socket: upgrade.socket, settings: route.settings }, () => {
+    context.handshake.accept(route.server, request.raw, upgrade, outcome.protocol, (ws: WebSocket) => {
+      // ws created it with the class given as its `WebSocket` option (handshake.ts).
+      const connection = ws as unknown as WebSocketConnection
+      lifecycle.add(connection as unknown as WebSocketConnection<never, never>)
+      runHandler(instance, route.handler, connection, request)
+    })
   })
 }
 

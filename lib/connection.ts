@@ -1,10 +1,11 @@
-// The socket a handler receives: a thin wrapper over a ws WebSocket that holds back
-// messages until the handler listens (up to maxHeldBytes), decodes and checks them when
-// the route has message schemas, applies the route's limits, and hands every listener
-// exception to the route's error handler: nothing a peer triggers escapes a connection.
+// The socket a handler receives: a ws WebSocket (a subclass, created by ws itself through
+// its `WebSocket` server option), so everything ws offers works on it. On top of ws it
+// holds back messages until the handler listens (up to maxHeldBytes), decodes and checks
+// them when the route has message schemas, applies the route's limits, and hands every
+// listener exception to the route's error handler: nothing a peer triggers escapes.
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
-import type { WebSocket as WsSocket, RawData } from 'ws'
+import { WebSocket as WsSocket, type RawData } from 'ws'
 import type { FastifyRequest } from 'fastify'
 import { CloseCode } from './close-codes.js'
 import { InvalidSendError } from './errors.js'
@@ -61,25 +62,45 @@ export interface SocketSettings {
   closed: (connection: AnyConnection) => void
 }
 
-const kConnection = Symbol('fastify-upgrade.connection')
-
-/** A ws socket that knows its wrapper, so its listeners can be shared functions. */
-interface OwnedSocket extends WsSocket {
-  [kConnection]: AnyConnection
-  on: (event: string, listener: (this: OwnedSocket, ...args: never[]) => void) => this
-  once: (event: string, listener: (this: OwnedSocket, ...args: never[]) => void) => this
+/** What a connection is created with: ws calls the constructor itself, inside handleUpgrade. */
+interface Accepting {
+  request: FastifyRequest
+  socket: Duplex
+  settings: SocketSettings
 }
 
-// Shared listeners, defined in the class' static block (they reach its private members).
-let onRawMessage: (this: OwnedSocket, data: RawData, isBinary: boolean) => void
-let onRawClose: (this: OwnedSocket, code: number, reason: Buffer) => void
-let onRawError: (this: OwnedSocket, error: Error) => void
-let onRawPing: (this: OwnedSocket, data: Buffer) => void
-let onRawPong: (this: OwnedSocket, data: Buffer) => void
+// Set only for the synchronous duration of ws' handleUpgrade (see accepting()).
+let nextConnection: Accepting | undefined
+
+/**
+ * Runs `handshake` (ws' handleUpgrade) with what the connection it creates needs: ws
+ * constructs the socket itself, synchronously, and passes the constructor nothing of ours.
+ */
+export function accepting (context: Accepting, handshake: () => void): void {
+  nextConnection = context
+  try {
+    handshake()
+  } finally {
+    nextConnection = undefined
+  }
+}
+
+// Shared functions, defined in the class' static block (they reach its private members).
 let onNewListener: (this: AnyConnection, event: string | symbol) => void
 let flush: (connection: AnyConnection) => void
 
 const emit = EventEmitter.prototype.emit
+const wsSend = WsSocket.prototype.send
+
+/** ws' WebSocket, less the event and send members that the route's schemas type more precisely. */
+export type WebSocketMembers = Omit<WsSocket, keyof EventEmitter | 'send'>
+
+/** The socket's typed surface: ws' members, and events typed from the route's schemas. */
+export interface TypedWebSocket<Message extends unknown[], Tagged> extends WebSocketMembers, Omit<EventEmitter<ConnectionEvents<Message> & TaggedEvents<Tagged>>, 'emit'> {}
+
+/** ws' WebSocket class, seen with the typed surface (the runtime class is ws' own). */
+type TypedWebSocketClass = new <Message extends unknown[], Tagged> (address: null, protocols: undefined, options: object) => TypedWebSocket<Message, Tagged>
+const TypedWebSocketBase = WsSocket as unknown as TypedWebSocketClass
 
 /**
  * After a close for a broken limit, how long the peer has to finish the closing
@@ -91,18 +112,26 @@ const policyCloseGrace = 1000
 // Listening to these does not mean the handler is ready for messages.
 const lifecycleEvents = new Set<string | symbol>(['close', 'error', 'ping', 'pong', 'drain'])
 
+/** ws' options of `send`, for callers that pass them (createWebSocketStream does not). */
+export interface SendOptions {
+  binary?: boolean
+  compress?: boolean
+  fin?: boolean
+  mask?: boolean
+}
+
+type SendCallback = (error?: Error) => void
+
 export class WebSocketConnection<
   Message extends unknown[] = RawMessage,
   Send = RawSendData,
   Tagged = Record<never, never>
-> extends EventEmitter<ConnectionEvents<Message> & TaggedEvents<Tagged>> {
-  /** The underlying ws WebSocket, for what this wrapper does not cover. */
-  readonly raw: WsSocket
+> extends TypedWebSocketBase<Message, Tagged> {
   /** The Fastify request that was upgraded. */
   readonly request: FastifyRequest
 
   // Messages that arrived before the handler listened; null once delivery is live.
-  #held: RawMessage[] | null = []
+  #held: Array<[data: RawData, isBinary: boolean]> | null = []
   #heldBytes = 0
   #invalidMessages = 0
   readonly #settings: SocketSettings
@@ -116,13 +145,15 @@ export class WebSocketConnection<
   // Closed for a broken limit: nothing more from the peer is processed.
   #overLimit = false
 
-  constructor (raw: WsSocket, socket: Duplex, request: FastifyRequest, settings: SocketSettings) {
-    super()
-    this.raw = raw
+  /** Called by ws' WebSocketServer (its `WebSocket` option), inside `accepting()`. */
+  constructor (address: null, protocols: undefined, options: object) {
+    super(address, protocols, options)
+    const context = nextConnection as Accepting
+    const { request, settings } = context
     this.request = request
     this.#settings = settings
     // The upgrade socket is a net.Socket (or injectWS' in-memory socket): both count bytes.
-    this.#socket = socket as Duplex & CountingSocket
+    this.#socket = context.socket as Duplex & CountingSocket
     const now = settings.timer.now
     this.#openedAt = Date.now()
     this.#lastSeenAt = now
@@ -130,24 +161,34 @@ export class WebSocketConnection<
     this.#bucket = settings.rateLimit === undefined ? undefined : new TokenBucket(settings.rateLimit, this.#openedAt)
     settings.routeStats.open++
     request.log.debug({ route: settings.url }, 'websocket open')
-    // Listeners are shared functions that find this connection through the ws socket,
-    // not closures: an idle connection should cost as little memory as possible.
-    const owned = raw as OwnedSocket
-    owned[kConnection] = this as unknown as AnyConnection
-    owned.on('message', onRawMessage)
-    owned.once('close', onRawClose)
-    owned.on('error', onRawError)
-    owned.on('ping', onRawPing)
-    owned.on('pong', onRawPong)
     // 'newListener' is EventEmitter's own event, outside the typed event map.
     ;(this as EventEmitter).on('newListener', onNewListener)
   }
 
-  get protocol (): string { return this.raw.protocol }
-  get extensions (): string { return this.raw.extensions }
-  get readyState (): WsSocket['readyState'] { return this.raw.readyState }
-  /** Bytes queued by `send` and not yet handed to the operating system. */
-  get bufferedAmount (): number { return this.raw.bufferedAmount }
+  /** This socket, typed as ws' WebSocket: for APIs typed against ws (createWebSocketStream). */
+  get raw (): WsSocket {
+    return this as unknown as WsSocket
+  }
+
+  /**
+   * ws reports what the peer did by emitting on the socket itself: its messages, pings,
+   * pongs, close and errors are taken here (held, decoded, rate-limited, guarded) and
+   * re-emitted to the handler's listeners. Every other event is emitted as usual.
+   * (It overrides EventEmitter's emit, which the typed surface leaves out.)
+   */
+  emit (event: string | symbol, ...args: unknown[]): boolean
+  emit (event: string | symbol, first?: unknown, second?: unknown): boolean {
+    switch (event) {
+      case 'message': this.#onMessage(first as RawData, second as boolean); return true
+      case 'ping': this.#onPing(first as Buffer); return true
+      case 'pong': this.#onPong(first as Buffer); return true
+      case 'close': this.#onClose(first as number, second as Buffer); return true
+      case 'error': this.#onError(first as Error); return true
+    }
+    // Fixed arities on the common path; the rare event with more arguments keeps them all.
+    // eslint-disable-next-line prefer-rest-params
+    return arguments.length <= 3 ? emit.call(this, event, first, second) : Reflect.apply(emit, this, arguments)
+  }
 
   /**
    * Sends a message. With schema.send the value is checked (when validateSend is on; an
@@ -155,29 +196,35 @@ export class WebSocketConnection<
    * unless it is binary. Returns false when the message was not sent because more than
    * `maxBackpressure` bytes are still waiting (then the backpressure policy applies).
    */
-  send (data: Send, callback?: (error?: Error) => void): boolean {
+  send (data: Send, callback?: SendCallback): boolean
+  send (data: Send, options: SendOptions, callback?: SendCallback): boolean
+  send (data: Send, optionsOrCallback?: SendOptions | SendCallback, callback?: SendCallback): boolean {
     const settings = this.#settings
     if (settings.sendChecker !== undefined) {
       const invalid = settings.sendChecker.checkSend(data)
       if (invalid !== undefined) throw new InvalidSendError(invalid.message, invalid.path)
     }
-    return this.#write(settings.encodesJson && !(data instanceof Uint8Array) ? JSON.stringify(data) : data as RawSendData, callback)
+    return this.#write(settings.encodesJson && !(data instanceof Uint8Array) ? JSON.stringify(data) : data as RawSendData, optionsOrCallback, callback)
   }
 
   /** Sends data as is, past schema.send: the escape hatch. Backpressure still applies. */
-  sendRaw (data: RawSendData, callback?: (error?: Error) => void): boolean {
-    return this.#write(data, callback)
+  sendRaw (data: RawSendData, callback?: SendCallback): boolean
+  sendRaw (data: RawSendData, options: SendOptions, callback?: SendCallback): boolean
+  sendRaw (data: RawSendData, optionsOrCallback?: SendOptions | SendCallback, callback?: SendCallback): boolean {
+    return this.#write(data, optionsOrCallback, callback)
   }
 
-  #write (data: RawSendData, callback: ((error?: Error) => void) | undefined): boolean {
+  #write (data: RawSendData, optionsOrCallback: SendOptions | SendCallback | undefined, callback: SendCallback | undefined): boolean {
     const settings = this.#settings
-    if (this.raw.bufferedAmount > settings.maxBackpressure) {
+    if (this.bufferedAmount > settings.maxBackpressure) {
       settings.routeStats.droppedMessages++
       if (settings.backpressurePolicy === 'close') this.#closeOverLimit('backpressure limit exceeded')
       return false
     }
     settings.routeStats.messagesOut++
-    this.raw.send(data, callback === undefined ? undefined : this.#guard(callback))
+    const options = typeof optionsOrCallback === 'object' ? optionsOrCallback : undefined
+    const done = typeof optionsOrCallback === 'function' ? optionsOrCallback : callback
+    wsSend.call(this.raw, data, options ?? {}, done === undefined ? undefined : this.#guard(done))
     return true
   }
 
@@ -191,29 +238,16 @@ export class WebSocketConnection<
       if (this.#pingSentAt !== 0) {
         if (now - this.#pingSentAt >= heartbeat.timeout) {
           this.request.log.info({ route: this.#settings.url, timeout: heartbeat.timeout }, 'websocket peer missed its pong, terminated')
-          this.raw.terminate()
+          this.terminate()
           return
         }
       } else if (now >= this.#nextPingAt) {
         this.#pingSentAt = now
         this.#nextPingAt = now + heartbeat.interval
-        this.raw.ping()
+        this.ping()
       }
     }
     if (idleTimeout > 0 && now - this.#lastSeenAt >= idleTimeout) this.close(CloseCode.Normal, 'idle timeout')
-  }
-
-  close (code?: number, reason?: string): void {
-    this.raw.close(code, reason)
-  }
-
-  /** Destroys the TCP socket at once, without a closing handshake. */
-  terminate (): void {
-    this.raw.terminate()
-  }
-
-  ping (data?: RawSendData): void {
-    this.raw.ping(data)
   }
 
   /**
@@ -242,14 +276,14 @@ export class WebSocketConnection<
     this.#settings.onError(error, this as unknown as AnyConnection, this.request)
   }
 
-  #deliver (data: Buffer, isBinary: boolean): void {
+  #deliver (data: RawData, isBinary: boolean): void {
     try {
       const decoder = this.#settings.decoder
       if (decoder === undefined) {
         this.#emit('message', data, isBinary)
         return
       }
-      const message = decoder.decode(data, isBinary)
+      const message = decoder.decode(asBuffer(data), isBinary)
       if (message instanceof InvalidMessage) {
         this.#refuse(message)
         return
@@ -291,21 +325,21 @@ export class WebSocketConnection<
     this.#lastSeenAt = settings.timer.now
     if (!this.#admit()) return
     if (this.#held === null) {
-      this.#deliver(data as Buffer, isBinary)
+      this.#deliver(data, isBinary)
       return
     }
     // Hold the message, and stop reading. ws still emits what it has already read (with
     // permessage-deflate, each frame may inflate up to maxPayload): the hold is bounded
     // in decoded bytes.
-    const size = (data as Buffer).length
+    const size = byteLength(data)
     if (this.#heldBytes + size > settings.maxHeldBytes) {
       settings.routeStats.droppedMessages++
       this.#closeOverLimit('held messages limit exceeded')
       return
     }
-    if (this.#held.length === 0) this.raw.pause()
+    if (this.#held.length === 0) this.pause()
     this.#heldBytes += size
-    this.#held.push([data as Buffer, isBinary])
+    this.#held.push([data, isBinary])
   }
 
   /**
@@ -335,7 +369,7 @@ export class WebSocketConnection<
     this.request.log.info({ route: this.#settings.url, reason }, 'websocket closed by a limit')
     this.close(CloseCode.PolicyViolation, reason)
     // Rare: a timer here costs nothing on connections that keep to their limits.
-    setTimeout(terminateSocket, policyCloseGrace, this.raw).unref()
+    setTimeout(terminateSocket, policyCloseGrace, this as unknown as AnyConnection).unref()
   }
 
   #onNewListener (event: string | symbol): void {
@@ -358,7 +392,7 @@ export class WebSocketConnection<
     this.#held = null
     this.#heldBytes = 0
     // A peer closed for a broken limit is not read any more; the grace timer ends it.
-    if (!this.#overLimit) this.raw.resume()
+    if (!this.#overLimit) this.resume()
   }
 
   #onClose (code: number, reason: Buffer): void {
@@ -400,16 +434,25 @@ export class WebSocketConnection<
   }
 
   static {
-    onRawMessage = function (data, isBinary) { this[kConnection].#onMessage(data, isBinary) }
-    onRawClose = function (code, reason) { this[kConnection].#onClose(code, reason) }
-    onRawError = function (error) { this[kConnection].#onError(error) }
-    onRawPing = function (data) { this[kConnection].#onPing(data) }
-    onRawPong = function (data) { this[kConnection].#onPong(data) }
     onNewListener = function (event) { this.#onNewListener(event) }
     flush = (connection) => { connection.#flush() }
   }
 }
 
-function terminateSocket (raw: WsSocket): void {
-  raw.terminate()
+/** The bytes of a message as ws gives it, whatever the socket's binaryType. */
+function byteLength (data: RawData): number {
+  if (!Array.isArray(data)) return data.byteLength
+  let total = 0
+  for (const fragment of data) total += fragment.length
+  return total
+}
+
+/** A message's bytes as one Buffer, for decoding (binaryType 'arraybuffer' or 'fragments'). */
+function asBuffer (data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+}
+
+function terminateSocket (socket: AnyConnection): void {
+  socket.terminate()
 }

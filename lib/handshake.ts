@@ -3,6 +3,7 @@
 // when the route is registered and shared by its connections; never one per connection.
 import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws'
+import { WebSocketConnection } from './connection.js'
 import type { WsServerOptions } from './options.js'
 import type { PendingUpgrade } from './pending-upgrade.js'
 
@@ -38,6 +39,9 @@ export class Handshake {
     let server = this.#servers.get(key)
     if (server === undefined) {
       server = this.#create(options)
+      // One set of clients for the whole app: `app.websocketServer.clients` is every open
+      // connection, whichever ws server did its handshake (ws only adds and deletes).
+      server.clients = this.server.clients
       this.#servers.set(key, server)
     }
     return server
@@ -65,6 +69,8 @@ export class Handshake {
     return new WebSocketServer({
       ...options,
       noServer: true,
+      // ws creates every connection as the plugin's subclass of its WebSocket.
+      WebSocket: WebSocketConnection as unknown as typeof WebSocket,
       handleProtocols: (offered, request) => {
         const chosen = (request as NegotiatedRequest)[kProtocol]
         if (chosen !== undefined) return chosen

@@ -22,6 +22,14 @@ export interface InjectWSOptions {
   client?: Omit<ClientOptions, 'createConnection' | 'headers'>
 }
 
+/** @fastify/websocket's third argument of injectWS, accepted as is. */
+export interface InjectWSHooks {
+  /** Called with the client before the handshake (as `options.onInit`). */
+  onInit?: (client: WebSocket) => void
+  /** Called with the client when it opens, before the promise resolves. */
+  onOpen?: (client: WebSocket) => void
+}
+
 /** The rejection of injectWS when the server answered with an HTTP response, not 101. */
 export interface InjectRejection extends FastifyError {
   statusCode: number
@@ -32,6 +40,8 @@ export interface InjectRejection extends FastifyError {
 /** One end of an in-memory connection; it quacks enough like a net.Socket for http and ws. */
 class MemorySocket extends Duplex {
   peer: MemorySocket | undefined
+  /** Chunks kept back from this end's reader (see `hold`), null for the peer's end; null while delivering. */
+  held: Array<Buffer | null> | null = null
   readonly remoteAddress = '127.0.0.1'
   readonly remotePort = 0
   // net.Socket's wire counters, for app.websocketStats().
@@ -44,22 +54,20 @@ class MemorySocket extends Duplex {
   // inside the writer's call stack, and code under test may rely on that.
   override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.bytesWritten += chunk.length
-    process.nextTick(deliver, this.peer, chunk)
+    process.nextTick(deliver, this.peer as MemorySocket, chunk)
     callback()
   }
 
   override _final (callback: (error?: Error | null) => void): void {
-    process.nextTick(deliver, this.peer, null)
+    process.nextTick(deliver, this.peer as MemorySocket, null)
     callback()
   }
 
   override _destroy (error: Error | null, callback: (error?: Error | null) => void): void {
     const peer = this.peer
     this.peer = undefined
-    if (peer !== undefined && !peer.destroyed) {
-      peer.push(null)
-      peer.destroy()
-    }
+    // After what was written before it, as on a real connection.
+    if (peer !== undefined) process.nextTick(endPeer, peer)
     callback(error)
   }
 
@@ -67,10 +75,42 @@ class MemorySocket extends Duplex {
   setNoDelay (): this { return this }
 }
 
-function deliver (peer: MemorySocket | undefined, chunk: Buffer | null): void {
-  if (peer === undefined || peer.destroyed) return
+// Only a live end writes, so its peer is known; the peer may have gone since.
+function deliver (peer: MemorySocket, chunk: Buffer | null): void {
+  if (peer.destroyed) return
   if (chunk !== null) peer.bytesRead += chunk.length
-  peer.push(chunk)
+  if (peer.held !== null) peer.held.push(chunk)
+  else peer.push(chunk)
+}
+
+/**
+ * What the server sends right after the 101 (a greeting, a close) is kept from the client
+ * until the code that awaited injectWS has run: it attaches its listeners first, as it
+ * could on a real connection, whose bytes arrive in a later turn of the event loop.
+ */
+function hold (end: MemorySocket): void {
+  end.held = []
+}
+
+function release (end: MemorySocket): void {
+  const held = end.held as Array<Buffer | null> // hold() ran when the client opened
+  end.held = null
+  for (const chunk of held) {
+    if (end.destroyed) return
+    if (chunk === null) endAndDestroy(end)
+    else end.push(chunk)
+  }
+}
+
+function endPeer (peer: MemorySocket): void {
+  if (peer.destroyed) return
+  if (peer.held !== null) peer.held.push(null) // the end, after what is held
+  else endAndDestroy(peer)
+}
+
+function endAndDestroy (end: MemorySocket): void {
+  end.push(null)
+  end.destroy()
 }
 
 function memorySocketPair (): [MemorySocket, MemorySocket] {
@@ -81,23 +121,41 @@ function memorySocketPair (): [MemorySocket, MemorySocket] {
   return [client, server]
 }
 
-export async function injectWS (this: FastifyInstance, path = '/', options: InjectWSOptions = {}): Promise<WebSocket> {
+export async function injectWS (this: FastifyInstance, path = '/', options: InjectWSOptions = {}, hooks: InjectWSHooks = {}): Promise<WebSocket> {
   await this.ready()
   const [clientEnd, serverEnd] = memorySocketPair()
   this.server.emit('connection', serverEnd)
+  // An in-memory connection holds no handle: without this timer a test awaiting an
+  // idle timeout or a heartbeat on it would see the event loop empty and the process end.
+  const keepAlive = setInterval(noop, 1 << 30)
+  const stop = (): void => { clearInterval(keepAlive) }
+  serverEnd.once('close', stop)
+  clientEnd.once('close', stop)
 
   const query = options.query === undefined ? '' : `?${new URLSearchParams(options.query).toString()}`
-  const client = new WebSocket(`ws://localhost${path}${query}`, options.protocols ?? [], {
-    ...options.client,
-    headers: options.headers,
-    createConnection: () => clientEnd as unknown as import('node:net').Socket
-  })
+  let client: WebSocket
+  try {
+    client = new WebSocket(`ws://localhost${path}${query}`, options.protocols ?? [], {
+      ...options.client,
+      headers: options.headers,
+      createConnection: () => clientEnd as unknown as import('node:net').Socket
+    })
+  } catch (error) {
+    // ws refused the client's own options: the connection never starts.
+    clientEnd.destroy()
+    throw error
+  }
 
   options.onInit?.(client)
+  hooks.onInit?.(client)
   return await new Promise<WebSocket>((resolve, reject) => {
     client.once('open', () => {
       client.removeListener('error', reject)
+      hooks.onOpen?.(client)
+      hold(clientEnd)
       resolve(client)
+      // After the awaiting code's continuation (a microtask), before any I/O.
+      setImmediate(release, clientEnd)
     })
     client.once('error', reject)
     client.once('unexpected-response', (_request, response) => {
@@ -116,3 +174,6 @@ export async function injectWS (this: FastifyInstance, path = '/', options: Inje
     })
   })
 }
+
+/* c8 ignore next -- never runs: the timer only keeps the event loop alive */
+function noop (): void {}

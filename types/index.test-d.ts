@@ -364,6 +364,15 @@ assert<Equal<typeof injected, Promise<WebSocket>>>()
 assert<Equal<ReturnType<typeof app.injectWS>, Promise<WebSocket>>>()
 // the decorators are there on a type-provider instance as well
 assert<Equal<typeof typed.websocketServer, WebSocketServer>>()
+// request.ws is a boolean on every request: in hooks, HTTP handlers and socket handlers
+app.addHook('onRequest', async (request) => { assert<Equal<typeof request.ws, boolean>>() })
+app.get('/ws-flag', { wsHandler: (_socket, request) => { assert<Equal<typeof request.ws, boolean>>() } }, async (request) => {
+  assert<Equal<typeof request.ws, boolean>>()
+  return 'plain'
+})
+typed.get('/ws-flag-typed', { websocket: true, preHandler: async (request) => { assert<Equal<typeof request.ws, boolean>>() } }, (_socket, request) => {
+  assert<Equal<typeof request.ws, boolean>>()
+})
 
 // ---------------------------------------------------------------------------------------
 // 9. Things that must not compile
@@ -419,6 +428,24 @@ app.register(fastifyUpgrade, {
   }
 })
 
+// preClose: async, or calling done, with `this` the Fastify instance
+app.register(fastifyUpgrade, {
+  preClose: async function () {
+    assert<Equal<typeof this, FastifyInstance>>()
+    for (const client of this.websocketServer.clients) client.send('goodbye')
+  }
+})
+app.register(fastifyUpgrade, {
+  preClose (done) {
+    assert<Equal<typeof done, (error?: Error) => void>>()
+    done()
+  }
+})
+// @ts-expect-error -- preClose is a function
+app.register(fastifyUpgrade, { preClose: 'goodbye' })
+// @ts-expect-error -- a misspelt option name does not compile either (and throws at registration)
+app.register(fastifyUpgrade, { closeTimout: 1000 })
+
 // ---------------------------------------------------------------------------------------
 // 11. The exported handler type works for handlers declared apart from the route
 // ---------------------------------------------------------------------------------------
@@ -433,3 +460,30 @@ app.get('/standalone', { websocket: true }, standalone)
 app.get('/standalone-options', { websocket: true, handler: standalone })
 app.route({ method: 'GET', url: '/standalone-route', websocket: true, handler: standalone })
 app.get('/standalone-dual', { wsHandler: standalone }, async (_request, reply) => reply.send('ok'))
+
+// ---------------------------------------------------------------------------------------
+// The socket is a ws WebSocket: ws' members are there, typed as ws types them.
+// ---------------------------------------------------------------------------------------
+app.get('/ws-members', { websocket: true }, (socket) => {
+  // ws' readyState constants, on the instance
+  assert<Equal<typeof socket.OPEN, 1>>()
+  assert<Equal<typeof socket.CLOSED, 3>>()
+  assert<Equal<typeof socket.readyState, WebSocket['readyState']>>()
+  // ws' methods
+  assert<Equal<typeof socket.pong, WebSocket['pong']>>()
+  assert<Equal<typeof socket.pause, WebSocket['pause']>>()
+  assert<Equal<typeof socket.resume, WebSocket['resume']>>()
+  assert<Equal<typeof socket.isPaused, boolean>>()
+  assert<Equal<typeof socket.binaryType, WebSocket['binaryType']>>()
+  assert<Equal<typeof socket.addEventListener, WebSocket['addEventListener']>>()
+  // `raw` is the same socket, typed as ws' WebSocket, for APIs typed against ws
+  assert<Equal<typeof socket.raw, WebSocket>>()
+  // send takes ws' options as well as a callback, and says whether it sent
+  assert<Equal<ReturnType<typeof socket.send>, boolean>>()
+  socket.send(Buffer.from('x'), { binary: true, compress: false }, (error) => { assert<Equal<typeof error, Error | undefined>>() })
+  // @ts-expect-error -- ws' send options are checked
+  socket.send('x', { binary: 'yes' })
+  // the socket is an EventEmitter typed with the route's events, not ws' untyped catch-all
+  // @ts-expect-error -- a 'message' listener of a raw route takes ws' raw pair, not a number
+  socket.on('message', (data: number) => data)
+})

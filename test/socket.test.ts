@@ -1,0 +1,185 @@
+// The handler's socket is a ws WebSocket: ws' constants, methods, browser-style events,
+// binaryType and createWebSocketStream all work on it, while the plugin's holding,
+// decoding and limits stay in force. app.websocketServer.clients holds every connection.
+import t from 'tap'
+import { Type } from '@sinclair/typebox'
+import { WebSocket, createWebSocketStream } from 'ws'
+import { closeEvent, connect, delay, listen, messages, nextMessage, within } from './helpers.js'
+
+t.test('the socket is an instance of ws\' WebSocket, with its constants and readyState', async (t) => {
+  const { app, url } = await listen((app) => {
+    app.get('/ws', { websocket: true }, (socket) => {
+      socket.send(JSON.stringify({
+        instance: socket instanceof WebSocket,
+        open: socket.readyState === socket.OPEN,
+        constants: [socket.CONNECTING, socket.OPEN, socket.CLOSING, socket.CLOSED],
+        paused: socket.isPaused,
+        binaryType: socket.binaryType,
+        raw: socket.raw === (socket as unknown)
+      }))
+    })
+  })
+  t.teardown(() => app.close())
+  const client = await connect(`${url}/ws`)
+  t.same(JSON.parse(await nextMessage(client)), {
+    instance: true,
+    open: true,
+    constants: [WebSocket.CONNECTING, WebSocket.OPEN, WebSocket.CLOSING, WebSocket.CLOSED],
+    paused: false,
+    binaryType: 'nodebuffer',
+    raw: true
+  })
+  client.close()
+})
+
+t.test('createWebSocketStream works on the socket: a stream echo', async (t) => {
+  const { app, url } = await listen((app) => {
+    app.get('/stream', { websocket: true }, (socket) => {
+      const duplex = createWebSocketStream(socket.raw)
+      duplex.on('error', () => {})
+      duplex.pipe(duplex)
+    })
+  })
+  t.teardown(() => app.close())
+  const client = await connect(`${url}/stream`)
+  client.send('through a stream')
+  t.equal(await nextMessage(client), 'through a stream')
+  client.send(Buffer.from('and bytes'))
+  t.equal(await nextMessage(client), 'and bytes')
+  client.close()
+})
+
+t.test('addEventListener and onmessage receive messages (held until then, like on())', async (t) => {
+  const { app, url } = await listen((app) => {
+    app.get('/dom', { websocket: true }, async (socket) => {
+      await delay(30) // the client's first message arrives meanwhile and is held
+      socket.addEventListener('message', (event) => { socket.send(`listener:${String(event.data)}`) })
+    })
+    app.get('/onmessage', { websocket: true }, (socket) => {
+      socket.onmessage = (event) => { socket.send(`onmessage:${String(event.data)}`) }
+    })
+  })
+  t.teardown(() => app.close())
+  const dom = await connect(`${url}/dom`)
+  dom.send('early')
+  t.equal(await nextMessage(dom), 'listener:early')
+  const onmessage = await connect(`${url}/onmessage`)
+  onmessage.send('hi')
+  t.equal(await nextMessage(onmessage), 'onmessage:hi')
+  dom.close()
+  onmessage.close()
+})
+
+t.test('pause() stops delivery until resume(); pong() reaches the client', async (t) => {
+  const received: string[] = []
+  let resume: () => void = () => {}
+  const { app, url } = await listen((app) => {
+    app.get('/paused', { websocket: true }, (socket) => {
+      socket.on('message', (data) => { received.push(data.toString()) })
+      socket.pause()
+      resume = () => { socket.resume() }
+    })
+    app.get('/pong', { websocket: true }, (socket) => {
+      socket.on('message', (data) => { socket.pong(data as Buffer) })
+    })
+  })
+  t.teardown(() => app.close())
+  const ponged = await connect(`${url}/pong`)
+  const pong = within(new Promise<string>((resolve) => ponged.once('pong', (data) => { resolve(data.toString()) })), 2000, 'the pong')
+  ponged.send('unsolicited')
+  t.equal(await pong, 'unsolicited')
+  ponged.close()
+
+  const client = await connect(`${url}/paused`)
+  client.send('one')
+  client.send('two')
+  await delay(100) // nothing may arrive while paused: give it the chance to
+  t.same(received, [], 'nothing delivered while paused')
+  resume()
+  await within((async () => { while (received.length < 2) await delay(5) })(), 2000, 'the messages')
+  t.same(received, ['one', 'two'])
+  client.close()
+})
+
+t.test("binaryType 'arraybuffer' and 'fragments' are honoured, and held bytes are still counted", async (t) => {
+  const { app, url } = await listen((app) => {
+    app.get('/ab', { websocket: { maxHeldBytes: 8 } }, async (socket) => {
+      socket.binaryType = 'arraybuffer'
+      await delay(30)
+      socket.on('message', (data: unknown) => { socket.send(data instanceof ArrayBuffer ? `ArrayBuffer:${data.byteLength}` : 'other') })
+    })
+    app.get('/fragments', { websocket: { maxHeldBytes: 8 } }, async (socket) => {
+      socket.binaryType = 'fragments'
+      await delay(30)
+      socket.on('message', (data: unknown) => { socket.send(Array.isArray(data) ? `fragments:${Buffer.concat(data as Buffer[]).length}` : 'other') })
+    })
+  })
+  t.teardown(() => app.close())
+  const client = await connect(`${url}/ab`)
+  client.send(Buffer.alloc(5))
+  t.equal(await nextMessage(client), 'ArrayBuffer:5', 'a held message within maxHeldBytes')
+  const fragments = await connect(`${url}/fragments`)
+  fragments.send(Buffer.alloc(5))
+  t.equal(await nextMessage(fragments), 'fragments:5', 'held as fragments, counted by their total size')
+  fragments.close()
+  const flood = await connect(`${url}/ab`)
+  flood.send(Buffer.alloc(5))
+  flood.send(Buffer.alloc(5))
+  t.same(await closeEvent(flood), { code: 1008, reason: 'held messages limit exceeded' }, '10 held bytes > 8')
+  client.close()
+})
+
+t.test('a typed route decodes binary messages whatever binaryType the handler chose', async (t) => {
+  const { app, url } = await listen((app) => {
+    for (const binaryType of ['arraybuffer', 'fragments'] as const) {
+      app.get(`/${binaryType}`, { websocket: true, schema: { message: Type.Uint8Array() } }, (socket) => {
+        socket.binaryType = binaryType
+        socket.on('message', (message) => { socket.send(`${message.constructor.name}:${message.byteLength}`) })
+      })
+    }
+  })
+  t.teardown(() => app.close())
+  for (const binaryType of ['arraybuffer', 'fragments']) {
+    const client = await connect(`${url}/${binaryType}`)
+    client.send(Buffer.from('seven b'))
+    t.equal(await nextMessage(client), 'Buffer:7', `${binaryType}: decoded from one Buffer`)
+    client.close()
+  }
+})
+
+t.test('app.websocketServer.clients holds every open connection, routes with their own ws options included', async (t) => {
+  const { app, url } = await listen((app) => {
+    app.get('/plain', { websocket: true }, () => {})
+    app.get('/deflate', { websocket: { perMessageDeflate: true } }, () => {})
+    app.get('/small', { websocket: { maxPayload: 1024 } }, () => {})
+  })
+  t.teardown(() => app.close())
+  const clients = await Promise.all(['/plain', '/deflate', '/small', '/deflate'].map(async (path) => await connect(`${url}${path}`)))
+  t.equal(app.websocketServer.clients.size, 4)
+  for (const client of app.websocketServer.clients) client.send('broadcast')
+  t.same(await Promise.all(clients.map(async (client) => await messages(client, 1))), [['broadcast'], ['broadcast'], ['broadcast'], ['broadcast']])
+  for (const client of clients) client.close()
+  await within((async () => { while (app.websocketServer.clients.size > 0) await delay(5) })(), 2000, 'the clients to leave')
+  t.equal(app.websocketServer.clients.size, 0)
+})
+
+t.test("ws' send options and callback, and the app's own events with any number of arguments", async (t) => {
+  const { app, url } = await listen((app) => {
+    app.get('/ws', { websocket: true }, (socket) => {
+      socket.on('custom' as 'message', (...args: unknown[]) => { socket.send(JSON.stringify(args)) })
+      socket.on('message', () => {
+        socket.send(Buffer.from('binary'), { binary: true, compress: false }, (error) => {
+          socket.send(`sent:${String(error)}`)
+          socket.emit('custom', 1, 2, 3)
+        })
+      })
+    })
+  })
+  t.teardown(() => app.close())
+  const client = await connect(`${url}/ws`)
+  const binary = within(new Promise<boolean>((resolve) => client.once('message', (_data, isBinary) => { resolve(isBinary) })), 2000, 'the binary message')
+  client.send('go')
+  t.equal(await binary, true, 'sent as a binary frame')
+  t.same(await messages(client, 3), ['binary', 'sent:null', '[1,2,3]'], 'the callback ran without an error (ws passes null)')
+  client.close()
+})
