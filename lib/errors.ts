@@ -98,3 +98,10 @@ export const Http2UnsupportedError = createError(
   'This route needs an HTTP/1.1 protocol upgrade, which HTTP/2 does not have: connect with HTTP/1.1',
   505
 )
+
+/** An upgrade request reached a route declared before the plugin loaded, whose upgrade options were never seen. */
+export const RouteBeforePluginError = createError<[string, string]>(
+  'FST_UPGRADE_ROUTE_BEFORE_PLUGIN',
+  'Route %s %s was declared before fastify-upgrade finished loading, so its websocket/upgrade options were never applied: await app.register(fastifyUpgrade) before declaring it',
+  500
+)

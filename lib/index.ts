@@ -5,7 +5,8 @@ import { Handshake } from './handshake.js'
 import { injectWS } from './inject.js'
 import { Lifecycle } from './lifecycle.js'
 import { resolvePluginOptions, type FastifyUpgradeOptions } from './options.js'
-import { wrapRoute, type RouteContext } from './route.js'
+import { isWebSocketRequest, wrapRoute, type RouteContext } from './route.js'
+import { runPreClose } from './pre-close.js'
 import { createUpgradeListener, rememberReply, serveNonUpgradesAsRequests } from './upgrade.js'
 import '../types/index.js'
 
@@ -22,6 +23,9 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   app.decorate('websocketStats', () => context.lifecycle.stats.snapshot(
     Array.from(context.lifecycle.open, (connection) => connection.wire)
   ))
+  // A getter on the request prototype: right in hooks added before the plugin too, and
+  // nothing stored per request.
+  app.decorateRequest('ws', { getter: isWebSocketRequest })
   app.addHook('onRoute', (route) => { wrapRoute(route, context) })
 
   app.addHook('onRequest', rememberReply)
@@ -32,8 +36,12 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
 
   // preClose runs before the HTTP server closes; the server would otherwise wait
   // forever for upgraded sockets, which it no longer manages.
+  // closeTimeout bounds the user's preClose and the built-in shutdown together.
   app.addHook('preClose', async () => {
-    await context.lifecycle.shutdown(options.closeTimeout)
+    const deadline = Date.now() + options.closeTimeout
+    context.lifecycle.closing = true
+    if (options.preClose !== undefined) await runPreClose(app, options.preClose, options.closeTimeout)
+    await context.lifecycle.shutdown(Math.max(0, deadline - Date.now()))
   })
   app.addHook('onClose', async () => {
     app.server.removeListener('upgrade', onUpgrade)
@@ -56,5 +64,5 @@ export type { RawMessage, RawSendData, ConnectionEvents } from './connection.js'
 export { InvalidMessage } from './messages.js'
 export type { InvalidMessageCode, InvalidMessageReply } from './messages.js'
 export type { FastifyUpgradeOptions, WebSocketRouteOptions, WebSocketErrorHandler, WsServerOptions, InvalidMessagePolicy, SelectProtocol, Heartbeat, OperationalOptions } from './options.js'
-export type { InjectWSOptions, InjectRejection } from './inject.js'
+export type { InjectWSOptions, InjectWSHooks, InjectRejection } from './inject.js'
 export type * from '../types/index.js'

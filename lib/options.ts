@@ -1,6 +1,6 @@
 // Plugin options: defaults, validation, and the merge of plugin-wide with per-route settings.
 import type { PerMessageDeflateOptions, ServerOptions } from 'ws'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest, RegisterOptions } from 'fastify'
 import { InvalidOptionError } from './errors.js'
 import type { WebSocketConnection } from './connection.js'
 import type { InvalidMessage } from './messages.js'
@@ -80,6 +80,12 @@ export interface FastifyUpgradeOptions extends OperationalOptions {
   allowedOrigins?: AllowedOrigins
   /** Milliseconds from the upgrade request to the end of its hooks; past it, 503. Default 10000. */
   handshakeTimeout?: number
+  /**
+   * Runs at `app.close()` before the built-in shutdown (1001 to every connection), e.g. to
+   * send a goodbye message: an async function, or one that calls `done`. Bounded by
+   * `closeTimeout`, which covers it and the built-in shutdown together; an error is logged.
+   */
+  preClose?: (this: FastifyInstance, done: (error?: Error) => void) => Promise<unknown> | void
 }
 
 /** Per-route settings, given as `websocket: { ... }` on the route. */
@@ -103,6 +109,7 @@ export interface ResolvedOptions {
   ws: WsServerOptions
   errorHandler: WebSocketErrorHandler | undefined
   closeTimeout: number
+  preClose: FastifyUpgradeOptions['preClose']
   onInvalidMessage: InvalidMessagePolicy
   validateSend: boolean
   allowedOrigins: AllowedOrigins | undefined
@@ -204,6 +211,7 @@ const ownedByThePlugin = ['server', 'port', 'path', 'noServer'] as const
 export const defaultCloseTimeout = 5000
 
 export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedOptions {
+  checkNames(options, pluginNames, '', routeOnlyNames, registerNames)
   const ws = options.options ?? {}
   for (const key of ownedByThePlugin) {
     if (key in ws) {
@@ -214,6 +222,7 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     throw new InvalidOptionError('options.verifyClient', 'verify clients in a Fastify hook (onRequest, preValidation or preHandler): hooks run under handshakeTimeout and maxConnections and can refuse with any HTTP response')
   }
   checkFunction(options.errorHandler, 'errorHandler')
+  checkFunction(options.preClose, 'preClose')
   const closeTimeout = options.closeTimeout ?? defaultCloseTimeout
   if (!Number.isFinite(closeTimeout) || closeTimeout < 0) {
     throw new InvalidOptionError('closeTimeout', 'must be a non-negative number of milliseconds')
@@ -227,6 +236,7 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     ws,
     errorHandler: options.errorHandler,
     closeTimeout,
+    preClose: options.preClose,
     onInvalidMessage: options.onInvalidMessage ?? 'close',
     // Checking what we send costs a schema check per message: worth it while developing,
     // off in production unless asked for.
@@ -264,6 +274,7 @@ export function resolveRouteOptions (value: unknown, url: string): WebSocketRout
   }
   const route = value as WebSocketRouteOptions
   const where = `websocket (route ${url}).`
+  checkNames(route, routeNames, where, pluginOnlyNames)
   checkFunction(route.errorHandler, `${where}errorHandler`)
   checkFunction(route.selectProtocol, `${where}selectProtocol`)
   checkType(route.requireProtocol, 'boolean', `${where}requireProtocol`)
@@ -272,4 +283,109 @@ export function resolveRouteOptions (value: unknown, url: string): WebSocketRout
   }
   checkMessageOptions(route, where)
   return route
+}
+
+// The option names, each listed once, typed so that an option added to an interface and
+// not here (or the reverse) does not compile: every name is checked at registration.
+const operationalNames = {
+  heartbeat: true,
+  idleTimeout: true,
+  maxBackpressure: true,
+  backpressurePolicy: true,
+  maxPayload: true,
+  maxHeldBytes: true,
+  maxConnections: true,
+  rateLimit: true
+} as const satisfies Record<keyof OperationalOptions, true>
+
+const pluginOptionNames = {
+  ...operationalNames,
+  options: true,
+  errorHandler: true,
+  closeTimeout: true,
+  onInvalidMessage: true,
+  validateSend: true,
+  allowedOrigins: true,
+  handshakeTimeout: true,
+  preClose: true
+} as const satisfies Record<keyof FastifyUpgradeOptions, true>
+
+const routeOptionNames = {
+  ...operationalNames,
+  errorHandler: true,
+  onInvalidMessage: true,
+  validateSend: true,
+  protocols: true,
+  selectProtocol: true,
+  requireProtocol: true,
+  perMessageDeflate: true,
+  allowedOrigins: true
+} as const satisfies Record<keyof WebSocketRouteOptions, true>
+
+// Fastify passes its own register options (prefix, logLevel, logSerializers) to the plugin.
+const registerOptionNames = { prefix: true, logLevel: true, logSerializers: true } as const satisfies Record<keyof RegisterOptions, true>
+
+const pluginNames: readonly string[] = Object.keys(pluginOptionNames)
+const routeNames: readonly string[] = Object.keys(routeOptionNames)
+const registerNames: readonly string[] = Object.keys(registerOptionNames)
+
+// A name valid at the other level is not a typo: say where it belongs.
+const routeOnlyNames = new Map(Object.keys(routeOptionNames).filter((name) => !(name in pluginOptionNames)).map((name) => [name,
+  name === 'perMessageDeflate'
+    ? "is a per-route option; plugin-wide, set ws' own: options: { perMessageDeflate }"
+    : "is a per-route option: give it in the route's websocket: { ... }"]))
+const pluginOnlyNames = new Map(Object.keys(pluginOptionNames).filter((name) => !(name in routeOptionNames)).map((name) => [name,
+  'is a plugin-wide option: give it to app.register(fastifyUpgrade, { ... })']))
+
+/** Refuses an option name nobody reads, naming the closest valid one when there is one. */
+function checkNames (options: object, names: readonly string[], where: string, elsewhere: ReadonlyMap<string, string>, alsoAllowed: readonly string[] = []): void {
+  for (const key of Object.keys(options)) {
+    if (names.includes(key) || alsoAllowed.includes(key)) continue
+    const belongs = elsewhere.get(key)
+    if (belongs !== undefined) throw new InvalidOptionError(`${where}${key}`, `${key} ${belongs}`)
+    const closest = closestName(key, names)
+    throw new InvalidOptionError(`${where}${key}`, closest === undefined
+      ? `unknown option; the options are ${names.join(', ')}`
+      : `unknown option; did you mean ${closest}?`)
+  }
+}
+
+/**
+ * The valid name closest to a misspelt one, if it is close enough to be a typo: at most
+ * two edits, and at most one per three characters (letter case ignored).
+ */
+function closestName (name: string, names: readonly string[]): string | undefined {
+  const limit = Math.min(2, Math.floor(name.length / 3))
+  let best: string | undefined
+  let bestDistance = limit + 1
+  for (const candidate of names) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase())
+    if (distance < bestDistance) {
+      best = candidate
+      bestDistance = distance
+    }
+  }
+  return best
+}
+
+/**
+ * Edits (insert, delete, substitute, swap two adjacent characters) that turn `a` into `b`:
+ * the optimal-string-alignment form of the Damerau-Levenshtein distance.
+ */
+function editDistance (a: string, b: string): number {
+  // Three rows of the dynamic-programming table: two back (for swaps), previous, current.
+  let before: number[] = []
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let distance = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) distance = Math.min(distance, (before[j - 2] as number) + 1)
+      current.push(distance)
+    }
+    before = previous
+    previous = current
+  }
+  return previous[b.length] as number
 }

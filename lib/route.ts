@@ -14,6 +14,15 @@ export type { RouteContext } from './accept.js'
 
 type HttpHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
 
+/** What a wrapped route may switch to, kept in its config for request.ws. */
+interface RouteProtocols {
+  speaksWebSocket: boolean
+  /** Other protocols, by lower-case token, to the route's spelling. */
+  others: ReadonlyMap<string, string>
+}
+
+const kProtocols = Symbol('fastify-upgrade.protocols')
+
 /**
  * The `handler` of a route that only speaks upgraded protocols (`upgrade: {...}` without
  * WebSocket): plain requests get 426 listing the route's protocols.
@@ -30,19 +39,36 @@ const protocolToken = new RegExp(`^${tokenChars}(/${tokenChars})?$`)
 export function wrapRoute (route: RouteOptions, context: RouteContext): void {
   const { websocket, wsHandler, upgrade: protocolHandlers } = route
   const speaksWebSocket = (websocket !== undefined && websocket !== false) || wsHandler !== undefined
-  if (!speaksWebSocket && protocolHandlers === undefined) return
+  if (!speaksWebSocket && protocolHandlers === undefined) {
+    // Seen, and plain: see routeSeen.
+    route.config = { ...route.config, [kProtocols]: null }
+    return
+  }
 
   const methods = Array.isArray(route.method) ? route.method : [route.method]
+  const automaticHead = isAutomaticHead(route)
   for (const method of methods) {
-    // HEAD is Fastify's automatic twin of a GET route; it can never upgrade and is
-    // answered like any plain request.
-    if (method !== 'GET' && method !== 'HEAD') throw new InvalidRouteMethodError(route.url, method)
+    if (method === 'GET' || (method === 'HEAD' && automaticHead)) continue
+    // Fastify's automatic HEAD twin of the GET route is answered like any plain request;
+    // a HEAD route of the user's own would only ever do that, so it is a mistake.
+    throw new InvalidRouteMethodError(route.url, method === 'HEAD' ? 'HEAD: a HEAD request never upgrades (Fastify already answers HEAD for the GET route)' : method)
   }
+  // The handler runs on every request (as the socket or as the HTTP handler): a
+  // non-function would fail each of them instead of the registration.
+  if (wsHandler !== undefined && typeof wsHandler !== 'function') throw new InvalidOptionError(`wsHandler (route ${route.url})`, 'must be a function')
+  if (typeof route.handler !== 'function') throw new InvalidOptionError(`handler (route ${route.url})`, 'must be a function')
 
   const others = compileProtocols(protocolHandlers, route.url)
   const upgradeHeader = [...(speaksWebSocket ? ['websocket'] : []), ...others.handlers.keys()].join(', ')
-  const plainHandler = chooseHttpHandler(route, speaksWebSocket, wsHandler !== undefined, upgradeHeader)
+  const upgradeOnly = speaksWebSocket ? wsHandler === undefined : route.handler === upgradeRequired
+  const plainHandler = upgradeOnly ? requireUpgrade(upgradeHeader) : route.handler
   const routeOptions = resolveRouteOptions(websocket, route.url)
+  const protocols: RouteProtocols = { speaksWebSocket, others: others.tokens }
+  // Read back through request.routeOptions.config by request.ws (Fastify copies the config).
+  route.config = { ...route.config, [kProtocols]: protocols }
+  // No HTTP side to document: OpenAPI generators (@fastify/swagger) skip hidden routes
+  // instead of listing a GET that answers 426. A copy: the user's schema object may be shared.
+  if (upgradeOnly) route.schema = { ...route.schema, hide: true } as RouteOptions['schema']
   if (!methods.includes('GET')) {
     // The HEAD twin never upgrades: no need to compile its WebSocket side again.
     route.handler = plainHandler
@@ -54,7 +80,7 @@ export function wrapRoute (route: RouteOptions, context: RouteContext): void {
 
   route.handler = function upgradeAwareHandler (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
     const upgrade = (request.raw as UpgradeRequest)[kUpgrade]
-    const protocol = upgrade === undefined ? undefined : requestedProtocol(request, webSocketRoute !== undefined, others.tokens)
+    const protocol = upgrade === undefined ? undefined : requestedProtocol(request, protocols)
     if (protocol === undefined) return plainHandler.call(this, request, reply)
     const pending = upgrade as NonNullable<typeof upgrade>
     if (context.lifecycle.closing) {
@@ -64,6 +90,46 @@ export function wrapRoute (route: RouteOptions, context: RouteContext): void {
     if (protocol === 'websocket') acceptWebSocket(this, request, reply, pending, webSocketRoute as WebSocketRoute, context)
     else switchProtocol(this, request, reply, pending, protocol, others.handlers.get(protocol) as ProtocolHandler, context.lifecycle)
   }
+}
+
+/**
+ * `request.ws`: the request came through Node's 'upgrade' event and is headed for the
+ * route's WebSocket side, exactly as the route's handler will decide (so a hook that
+ * lets WebSocket clients through cannot be passed by, say, `Upgrade: h2c` to a dual route
+ * that then serves it as HTTP). Plain requests, HTTP/2 ones included, pay one property read.
+ */
+export function isWebSocketRequest (this: FastifyRequest): boolean {
+  if ((this.raw as { upgrade?: boolean }).upgrade !== true) return false
+  const protocols = protocolsOf(this)
+  return protocols != null && requestedProtocol(this, protocols) === 'websocket'
+}
+
+/** The route's protocols; null for a plain route; undefined for a route the plugin never saw. */
+function protocolsOf (request: FastifyRequest): RouteProtocols | null | undefined {
+  return (request.routeOptions.config as { [kProtocols]?: RouteProtocols | null })[kProtocols]
+}
+
+/**
+ * Whether the plugin's onRoute hook saw the request's route. Fastify runs onRoute hooks
+ * when a route is declared, and gives a plugin no way to list the routes declared before
+ * it loaded (`app.get(..., { websocket: true })` before `await app.register(plugin)`): the
+ * first upgrade request to such a route is where the mistake can be named. Fastify's
+ * not-found handler is no route of anyone's.
+ */
+export function routeSeen (request: FastifyRequest): boolean {
+  return request.is404 || protocolsOf(request) !== undefined
+}
+
+/**
+ * Fastify adds a HEAD route for every GET route (exposeHeadRoute) and runs onRoute for
+ * it with the GET route's options, marking it only by the onSend handler it appends,
+ * which strips the body. Every WebSocket route relies on this check, so a change in
+ * Fastify would fail registrations loudly, never pass a user's HEAD route silently.
+ */
+function isAutomaticHead (route: RouteOptions): boolean {
+  const onSend: unknown = route.onSend
+  const last: unknown = Array.isArray(onSend) ? onSend[onSend.length - 1] : onSend
+  return route.method === 'HEAD' && typeof last === 'function' && last.name === 'headRouteOnSendHandler'
 }
 
 /** `upgrade: { 'name/version': handler }`, checked once: token syntax and handler type. */
@@ -83,10 +149,8 @@ function compileProtocols (value: unknown, url: string): { handlers: Map<string,
   return { handlers, tokens }
 }
 
-/** What serves requests that do not upgrade: the HTTP handler of a dual route, or 426. */
-function chooseHttpHandler (route: RouteOptions, speaksWebSocket: boolean, hasWsHandler: boolean, upgradeHeader: string): HttpHandler {
-  const upgradeOnly = speaksWebSocket ? !hasWsHandler : route.handler === upgradeRequired
-  if (!upgradeOnly) return route.handler
+/** What serves plain requests on a route that only speaks upgraded protocols: 426 (505 on HTTP/2). */
+function requireUpgrade (upgradeHeader: string): HttpHandler {
   return function requireUpgrade (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): void {
     // HTTP/2 has no Upgrade (RFC 9113 section 8.2.2), so 426 would name the impossible.
     if (request.raw.httpVersionMajor >= 2) {
@@ -105,8 +169,8 @@ function chooseHttpHandler (route: RouteOptions, speaksWebSocket: boolean, hasWs
  * to the first protocol of its `Upgrade` list that the route speaks. Anything else is
  * served as if the Upgrade header were absent. (upgrade.ts only lets body-less GETs here.)
  */
-function requestedProtocol (request: FastifyRequest, speaksWebSocket: boolean, others: ReadonlyMap<string, string>): string | undefined {
+function requestedProtocol (request: FastifyRequest, route: RouteProtocols): string | undefined {
   const raw = request.raw
   if (raw.httpVersion !== '1.1' || !connectionRequestsUpgrade(raw.headers)) return undefined
-  return chooseUpgrade(raw.headers, speaksWebSocket, others)
+  return chooseUpgrade(raw.headers, route.speaksWebSocket, route.others)
 }

@@ -4,10 +4,11 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { BadHandshakeError } from './errors.js'
+import { BadHandshakeError, RouteBeforePluginError } from './errors.js'
 import type { Lifecycle } from './lifecycle.js'
 import { decideUpgrades, responseInProgress, serveAgain } from './node-http.js'
 import { kUpgrade, PendingUpgrade, type UpgradeRequest } from './pending-upgrade.js'
+import { routeSeen } from './route.js'
 
 export function createUpgradeListener (
   app: FastifyInstance,
@@ -64,7 +65,15 @@ export function serveNonUpgradesAsRequests (app: FastifyInstance): () => void {
  */
 export function rememberReply (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
   const pending = (request.raw as UpgradeRequest)[kUpgrade]
-  if (pending !== undefined) pending.reply = reply
+  if (pending !== undefined) {
+    pending.reply = reply
+    if (!routeSeen(request)) {
+      // Its handler would be called as an HTTP handler with (request, reply) for (socket, request).
+      request.log.error({ route: request.routeOptions.url }, 'upgrade request to a route declared before fastify-upgrade loaded')
+      pending.refuse(new RouteBeforePluginError(request.method, String(request.routeOptions.url)))
+      return // the reply is sent: Fastify must not go on
+    }
+  }
   done()
 }
 

@@ -2,8 +2,9 @@
 // encapsulation all apply before the handshake, and their replies are real HTTP.
 import t from 'tap'
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { connect, handshake, listen, nextMessage, rawExchange, closeEvent } from './helpers.js'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import fastifyUpgrade, { upgradeRequired } from '../lib/index.js'
+import { connect, handshake, listen, nextMessage, rawExchange, closeEvent, delay, within } from './helpers.js'
 
 function denyUnlessToken (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
   if ((request.query as { token?: string }).token !== 'ok') {
@@ -199,4 +200,128 @@ t.test('a plugin registered with fastify-plugin shares the websocket routes', as
   t.teardown(() => app.close())
   const client = await connect(`${url}/from-fp`)
   t.same(await closeEvent(client), { code: 4000, reason: 'bye' })
+})
+
+t.test('an explicit HEAD on an upgrade route is a registration error; Fastify\'s own HEAD twin is not', async (t) => {
+  const app = Fastify()
+  await app.register(fastifyUpgrade)
+  t.teardown(() => app.close())
+  const message = 'WebSocket route "/head" must use GET, not HEAD: a HEAD request never upgrades (Fastify already answers HEAD for the GET route)'
+  t.throws(() => {
+    app.route({ method: 'HEAD', url: '/head', websocket: true, handler: () => {} })
+  }, { code: 'FST_UPGRADE_INVALID_METHOD', message })
+  t.throws(() => {
+    app.route({ method: ['GET', 'HEAD'], url: '/head', wsHandler: () => {}, handler: () => {} })
+  }, { code: 'FST_UPGRADE_INVALID_METHOD', message })
+  t.throws(() => {
+    app.head('/head', { upgrade: { 'line/1': () => {} } }, upgradeRequired)
+  }, { code: 'FST_UPGRADE_INVALID_METHOD', message })
+  // The automatic twin of a GET route (exposeHeadRoute, on by default) registers and answers.
+  app.get('/ws', { websocket: true }, () => {})
+  app.get('/ws-with-on-send', { websocket: true, onSend: [async (_request, _reply, payload) => payload] }, () => {})
+  await app.ready()
+  for (const url of ['/ws', '/ws-with-on-send']) {
+    const head = await app.inject({ method: 'HEAD', url })
+    t.equal(head.statusCode, 426, `HEAD ${url}: the plain answer of the route`)
+    t.equal(head.body, '')
+  }
+})
+
+t.test('a handler or wsHandler that is not a function is a registration error naming the route', async (t) => {
+  const app = Fastify()
+  await app.register(fastifyUpgrade)
+  t.teardown(() => app.close())
+  t.throws(() => {
+    // @ts-expect-error -- deliberately wrong type
+    app.get('/dual', { wsHandler: 'nope' }, async () => 'http')
+  }, { code: 'FST_UPGRADE_INVALID_OPTION', message: 'Invalid fastify-upgrade option "wsHandler (route /dual)": must be a function' })
+  t.throws(() => {
+    // @ts-expect-error -- deliberately wrong type
+    app.route({ method: 'GET', url: '/ws', websocket: true, handler: 42 })
+  }, { code: 'FST_UPGRADE_INVALID_OPTION', message: 'Invalid fastify-upgrade option "handler (route /ws)": must be a function' })
+  t.throws(() => {
+    // @ts-expect-error -- deliberately wrong type
+    app.get('/ws-options', { websocket: true, handler: {} })
+  }, { code: 'FST_UPGRADE_INVALID_OPTION', message: 'Invalid fastify-upgrade option "handler (route /ws-options)": must be a function' })
+  t.throws(() => {
+    // @ts-expect-error -- deliberately wrong type
+    app.route({ method: 'GET', url: '/dual-route', wsHandler: () => {}, handler: 'http' })
+  }, { code: 'FST_UPGRADE_INVALID_OPTION', message: 'Invalid fastify-upgrade option "handler (route /dual-route)": must be a function' })
+})
+
+t.test('WebSocket-only and upgrade-only routes are hidden from OpenAPI (schema.hide); dual routes are not', async (t) => {
+  const app = Fastify()
+  await app.register(fastifyUpgrade)
+  // What @fastify/swagger does: read route options in an onRoute hook added after the plugin's.
+  // Each schema as onRoute sees it (Fastify adds its own symbol to schemas once ready).
+  const seen = new Map<string, unknown>()
+  const copies = new Map<string, unknown>()
+  app.addHook('onRoute', (route) => {
+    seen.set(`${String(route.method)} ${route.url}`, route.schema)
+    copies.set(`${String(route.method)} ${route.url}`, route.schema === undefined ? undefined : { ...route.schema })
+  })
+  const querystring = { type: 'object', properties: { token: { type: 'string' } } }
+  const userSchema = { querystring }
+  app.get('/ws', { websocket: true }, () => {})
+  app.get('/ws-schema', { websocket: true, schema: userSchema }, () => {})
+  app.get('/ws-shared-schema', { websocket: true, schema: userSchema }, () => {})
+  app.get('/line', { upgrade: { 'line/1': () => {} } }, upgradeRequired)
+  app.get('/dual', { wsHandler: () => {}, schema: userSchema }, async () => 'http')
+  app.get('/line-dual', { upgrade: { 'line/1': () => {} } }, async () => 'http')
+  app.get('/plain', { schema: userSchema }, async () => 'plain')
+  await app.ready()
+  t.teardown(() => app.close())
+
+  t.same(copies.get('GET /ws'), { hide: true })
+  t.same(copies.get('HEAD /ws'), { hide: true }, 'and its HEAD twin')
+  t.same(copies.get('GET /ws-schema'), { querystring, hide: true }, 'the route\'s own schema is kept')
+  t.same(copies.get('GET /line'), { hide: true })
+  t.same(Object.keys(userSchema), ['querystring'], 'the user\'s schema object, shared by several routes, is not changed')
+  t.equal(seen.get('GET /dual'), userSchema, 'a dual route keeps its schema as it is: its HTTP side is documented')
+  t.same(copies.get('GET /dual'), { querystring })
+  t.equal(seen.get('GET /line-dual'), undefined)
+  t.equal(seen.get('GET /plain'), userSchema)
+
+  const response = await app.inject({ method: 'GET', url: '/ws-schema?token=1' })
+  t.equal(response.statusCode, 426, 'hide changes nothing else: the route still answers')
+})
+
+t.test('the upgrade map is checked at registration; upgradeRequired on a route without one answers 426', async (t) => {
+  const app = Fastify()
+  await app.register(fastifyUpgrade)
+  t.teardown(() => app.close())
+  t.throws(() => {
+    // @ts-expect-error -- deliberately wrong type
+    app.get('/line', { upgrade: 'line/1' }, upgradeRequired)
+  }, { code: 'FST_UPGRADE_INVALID_OPTION', message: 'Invalid fastify-upgrade option "upgrade (route /line)": must map protocol names to handlers' })
+  t.throws(() => {
+    app.get('/line', { upgrade: { websocket: () => {} } }, upgradeRequired)
+  }, { code: 'FST_UPGRADE_INVALID_OPTION', message: /"websocket" is not a protocol token other than websocket/ })
+  t.throws(() => {
+    // @ts-expect-error -- deliberately wrong type
+    app.get('/line', { upgrade: { 'line/1': 'handler' } }, upgradeRequired)
+  }, { code: 'FST_UPGRADE_INVALID_OPTION', message: 'Invalid fastify-upgrade option "upgrade[\'line/1\'] (route /line)": must be a function' })
+  app.get('/not-wrapped', upgradeRequired)
+  const response = await app.inject('/not-wrapped')
+  t.equal(response.statusCode, 426)
+  t.match(response.json(), { code: 'FST_UPGRADE_REQUIRED', message: 'This route requires a protocol upgrade to another protocol' })
+})
+
+t.test('an upgrade that reaches its route after app.close() began is refused with 503', async (t) => {
+  let release: () => void = () => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let entered: () => void = () => {}
+  const inHook = new Promise<void>((resolve) => { entered = resolve })
+  const { app, port } = await listen((app) => {
+    app.get('/ws', { websocket: true, preHandler: async () => { entered(); await held } }, () => {})
+  }, { closeTimeout: 1000 })
+  const response = rawExchange(port, handshake('/ws'), 3000)
+  await inHook
+  const closing = app.close()
+  await delay(20)
+  release()
+  await within(closing, 3000, 'app.close()')
+  const refused = await response
+  t.equal(refused.status, 503)
+  t.equal(JSON.parse(refused.body).code, 'FST_UPGRADE_CLOSING')
 })
