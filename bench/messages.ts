@@ -1,5 +1,5 @@
 // Micro-benchmark: what validation costs next to JSON.parse.
-// For each payload, decoding a message with the route's compiled TypeBox schema
+// For each payload, decoding a message with the route's compiled schema
 // (MessageCodec.decode: JSON.parse + check, as the socket does per message) is timed
 // against plain JSON.parse of the same bytes, in the same process and run. Rounds
 // alternate the two and the median of each is reported, with their ratio.
@@ -8,6 +8,7 @@
 //   npm run bench:messages -- --quick (a smoke run of a second or two)
 import os from 'node:os'
 import { Type, type TObject } from '@sinclair/typebox'
+import { Type as Type1, type TObject as TObject1 } from 'typebox'
 import { MessageCodec, InvalidMessage } from '../lib/messages.js'
 
 const quick = process.argv.includes('--quick')
@@ -21,6 +22,10 @@ const Item = Type.Object({ id: Type.Integer(), name: Type.String(), price: Type.
 const Large = Type.Object({ order: Type.String(), customer: Type.Object({ name: Type.String(), email: Type.String() }), items: Type.Array(Item) })
 const members: Record<string, TObject> = {}
 for (let i = 0; i < 10; i++) members[`kind${i}`] = Type.Object({ id: Type.Integer(), text: Type.String(), at: Type.Number() })
+// The same with TypeBox 1.x, which ajv compiles (as it would plain JSON Schema).
+const Small1 = Type1.Object({ type: Type1.Literal('say'), text: Type1.String(), n: Type1.Integer() })
+const members1: Record<string, TObject1> = {}
+for (let i = 0; i < 10; i++) members1[`kind${i}`] = Type1.Object({ id: Type1.Integer(), text: Type1.String(), at: Type1.Number() })
 
 const large = {
   order: 'A-1001',
@@ -32,7 +37,9 @@ const cases: Case[] = [
   { name: 'small object (schema.message)', codec: new MessageCodec({ message: Small }, '/bench'), payload: Buffer.from(JSON.stringify({ type: 'say', text: 'hello there', n: 42 })) },
   { name: `${Buffer.byteLength(JSON.stringify(large))} B object (schema.message)`, codec: new MessageCodec({ message: Large }, '/bench'), payload: Buffer.from(JSON.stringify(large)) },
   { name: '10-member tagged union (schema.messages)', codec: new MessageCodec({ messages: members }, '/bench'), payload: Buffer.from(JSON.stringify({ type: 'kind9', id: 7, text: 'hello', at: 1700000000000 })) },
-  { name: '10-member Type.Union (schema.message)', codec: new MessageCodec({ message: Type.Union(Object.entries(members).map(([name, member]) => Type.Object({ ...member.properties, type: Type.Literal(name) }))) }, '/bench'), payload: Buffer.from(JSON.stringify({ type: 'kind9', id: 7, text: 'hello', at: 1700000000000 })) }
+  { name: '10-member Type.Union (schema.message)', codec: new MessageCodec({ message: Type.Union(Object.entries(members).map(([name, member]) => Type.Object({ ...member.properties, type: Type.Literal(name) }))) }, '/bench'), payload: Buffer.from(JSON.stringify({ type: 'kind9', id: 7, text: 'hello', at: 1700000000000 })) },
+  { name: 'small object, TypeBox 1.x (ajv)', codec: new MessageCodec({ message: Small1 }, '/bench'), payload: Buffer.from(JSON.stringify({ type: 'say', text: 'hello there', n: 42 })) },
+  { name: '10-member tagged union, TypeBox 1.x (ajv)', codec: new MessageCodec({ messages: members1 }, '/bench'), payload: Buffer.from(JSON.stringify({ type: 'kind9', id: 7, text: 'hello', at: 1700000000000 })) }
 ]
 
 let sink: unknown

@@ -1,8 +1,12 @@
-// Message schemas: compiled once per route with TypeBox's TypeCompiler, then used per
-// message to decode (JSON.parse + check) and per send to check outgoing data.
-import { Kind, Type, TypeGuard, type TObject, type TSchema } from '@sinclair/typebox'
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+// Message schemas: compiled once per route, then used per message to decode (JSON.parse +
+// check) and per send to check outgoing data. TypeBox 0.34 schemas (@sinclair/typebox) are
+// compiled with its TypeCompiler; any other schema object (TypeBox 1.x, plain JSON Schema:
+// both are JSON Schema) with ajv, as Fastify compiles HTTP schemas.
+import { Kind, KindGuard, Type, TypeGuard, type TObject, type TSchema } from '@sinclair/typebox'
+import { TypeCompiler, TypeCompilerTypeGuardError, type TypeCheck } from '@sinclair/typebox/compiler'
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
+import { Ajv, type ErrorObject, type Options as AjvOptions, type ValidateFunction } from 'ajv'
+import ajvFormats from 'ajv-formats'
 import secureJson from 'secure-json-parse'
 import { CloseCode } from './close-codes.js'
 import { InvalidOptionError } from './errors.js'
@@ -27,12 +31,15 @@ export type InvalidMessageCode =
   | 'FST_UPGRADE_UNKNOWN_MESSAGE_TYPE'
   | 'FST_UPGRADE_INVALID_MESSAGE'
 
-/** The message-related part of a route's `schema`. */
+/**
+ * The message-related part of a route's `schema`. Each schema is a TypeBox 0.34 schema, a
+ * TypeBox 1.x schema or a plain JSON Schema object; anything else is refused at registration.
+ */
 export interface MessageSchemas {
-  message?: TSchema
-  messages?: Record<string, TSchema>
+  message?: unknown
+  messages?: Record<string, unknown>
   discriminator?: string
-  send?: TSchema
+  send?: unknown
 }
 
 // Events the socket emits itself; a message type may not take one of these names.
@@ -44,7 +51,8 @@ const prototypeKey = new InvalidMessage('FST_UPGRADE_INVALID_MESSAGE', '', 'forb
 
 /**
  * How deeply a message may nest on a route whose schema refers to itself (Type.Recursive,
- * $ref). Checking such a schema recurses as deep as the message; past this depth the
+ * Type.Cyclic, $ref) or asks for unique items (`uniqueItems` compares items by deep
+ * equality). Checking such a schema recurses as deep as the message; past this depth the
  * message is refused before it is parsed.
  */
 export const maxNesting = 64
@@ -81,11 +89,98 @@ function nestsDeeper (text: string, limit: number): boolean {
   return false
 }
 
-/** Whether a schema refers to another (or itself): only such schemas can be checked to any depth. */
-function refersToSchemas (schema: unknown): boolean {
+/**
+ * Whether checking a schema can recurse as deep as the message: it refers to another
+ * schema (or itself), or compares items for uniqueness (TypeBox hashes them, ajv compares
+ * them, both recursively). Any other schema is checked only as deep as it is written.
+ */
+function checksToAnyDepth (schema: unknown): boolean {
   if (typeof schema !== 'object' || schema === null) return false
-  if ('$ref' in schema) return true
-  return Object.values(schema).some(refersToSchemas)
+  if ('$ref' in schema || (schema as { uniqueItems?: unknown }).uniqueItems === true) return true
+  return Object.values(schema).some(checksToAnyDepth)
+}
+
+// ajv as Fastify configures it for HTTP schemas, less what would change a message (no type
+// coercion, no defaults, no removal of extra properties): a check, nothing else. Unknown
+// keywords and formats stay errors (strict), so a typo fails registration instead of
+// silently checking less; strictTypes and strictTuples are only lints, and would log.
+const ajvOptions: AjvOptions = {
+  allErrors: false,
+  coerceTypes: false,
+  useDefaults: false,
+  removeAdditional: false,
+  strictTypes: false,
+  strictTuples: false
+}
+const addFormats = ajvFormats.default
+// Checks schemas against the JSON Schema meta-schema, which it compiles once, when the
+// first route with such a schema is registered. Each schema is then compiled by an ajv
+// of its own without the meta-schema: ajv keeps every schema it compiled, and its `$id`s,
+// for the life of the instance, so a shared one would grow with every route ever
+// registered and refuse two schemas that reuse an `$id` (TypeBox 1.x's Type.Cyclic names
+// its definitions).
+let metaChecker: Ajv | undefined
+
+function compileJsonSchema (schema: object): ValidateFunction {
+  if (metaChecker === undefined) {
+    metaChecker = new Ajv(ajvOptions)
+    addFormats(metaChecker)
+  }
+  if (!metaChecker.validateSchema(schema)) throw new Error(`schema is invalid: ${metaChecker.errorsText(metaChecker.errors, { dataVar: 'schema' })}`)
+  // An `$async` schema compiles to a function returning a promise, which Check() would
+  // take for a pass (and whose rejection nobody would handle): messages are checked in step.
+  if ((schema as { $async?: unknown }).$async === true) throw new Error('$async schemas are not supported: each message is checked as it arrives')
+  const ajv = new Ajv({ ...ajvOptions, meta: false, validateSchema: false })
+  addFormats(ajv)
+  return ajv.compile(schema)
+}
+
+/**
+ * A schema compiled by ajv, with TypeCheck's shape where the codec uses it. JSON Schema
+ * describes JSON: bytes (a Uint8Array given to `send`) never match.
+ */
+class JsonSchemaCheck {
+  readonly #validate: ValidateFunction
+  constructor (validate: ValidateFunction) {
+    this.#validate = validate
+  }
+
+  Check (value: unknown): boolean {
+    return !(value instanceof Uint8Array) && this.#validate(value)
+  }
+
+  /** Why `value` failed Check(). */
+  explain (value: unknown): InvalidMessage {
+    if (value instanceof Uint8Array) return new InvalidMessage('FST_UPGRADE_INVALID_MESSAGE', '', 'binary data does not match a JSON schema', CloseCode.PolicyViolation)
+    this.#validate(value)
+    return describeAjv((this.#validate.errors as ErrorObject[]).at(-1) as ErrorObject)
+  }
+}
+
+type CompiledSchema = TypeCheck<TSchema> | JsonSchemaCheck
+
+/**
+ * Compiles one schema of a route, once. A TypeBox 0.34 schema goes to its TypeCompiler
+ * unless it holds parts TypeCompiler does not know (a TypeBox 1.x schema inside a 0.34
+ * Type.Object, say); those, TypeBox 1.x and plain JSON Schema go to ajv. Whatever fails
+ * to compile is a registration error naming the route and the key.
+ */
+function compileSchema (schema: unknown, key: string, url: string): CompiledSchema {
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
+    throw new InvalidOptionError(`${key} (route ${url})`, 'must be a schema object: TypeBox (@sinclair/typebox 0.34 or typebox 1.x) or JSON Schema')
+  }
+  try {
+    if (Kind in schema) {
+      try {
+        return TypeCompiler.Compile(schema as TSchema)
+      } catch (error) {
+        if (!(error instanceof TypeCompilerTypeGuardError)) throw error
+      }
+    }
+    return new JsonSchemaCheck(compileJsonSchema(schema))
+  } catch (error) {
+    throw new InvalidOptionError(`${key} (route ${url})`, `the schema does not compile: ${(error as Error).message}`)
+  }
 }
 
 /**
@@ -95,18 +190,18 @@ function refersToSchemas (schema: unknown): boolean {
 export class MessageCodec {
   /** The tag field for `schema.messages` routes, undefined otherwise. */
   readonly discriminator: string | undefined
-  readonly #message: TypeCheck<TSchema> | undefined
-  readonly #members: Map<string, TypeCheck<TSchema>> | undefined
+  readonly #message: CompiledSchema | undefined
+  readonly #members: Map<string, CompiledSchema> | undefined
   readonly #acceptsBinary: boolean
-  readonly #send: TypeCheck<TSchema> | undefined
-  /** The schema can recurse: cap the nesting of incoming messages. */
+  readonly #send: CompiledSchema | undefined
+  /** Checking can recurse as deep as the message: cap the nesting of incoming messages. */
   readonly #capsNesting: boolean
 
   constructor (schemas: MessageSchemas, url: string) {
     if (schemas.message !== undefined && schemas.messages !== undefined) {
       throw new InvalidOptionError(`schema (route ${url})`, 'give either schema.message or schema.messages, not both')
     }
-    this.#message = schemas.message === undefined ? undefined : TypeCompiler.Compile(schemas.message)
+    this.#message = schemas.message === undefined ? undefined : compileSchema(schemas.message, 'schema.message', url)
     this.#acceptsBinary = schemas.message !== undefined && acceptsBinary(schemas.message)
     if (schemas.messages !== undefined) {
       const discriminator = schemas.discriminator ?? 'type'
@@ -116,14 +211,11 @@ export class MessageCodec {
         if (reservedEvents.has(name)) {
           throw new InvalidOptionError(`schema.messages.${name} (route ${url})`, 'this name is a socket event of its own')
         }
-        if (!TypeGuard.IsObject(member)) {
-          throw new InvalidOptionError(`schema.messages.${name} (route ${url})`, 'each message type must be a Type.Object()')
-        }
-        this.#members.set(name, TypeCompiler.Compile(withTag(member, discriminator, name)))
+        this.#members.set(name, compileSchema(tagged(member, discriminator, name, url), `schema.messages.${name}`, url))
       }
     }
-    this.#send = schemas.send === undefined ? undefined : TypeCompiler.Compile(schemas.send)
-    this.#capsNesting = refersToSchemas(schemas.message) || refersToSchemas(schemas.messages)
+    this.#send = schemas.send === undefined ? undefined : compileSchema(schemas.send, 'schema.send', url)
+    this.#capsNesting = checksToAnyDepth(schemas.message) || checksToAnyDepth(schemas.messages)
   }
 
   /** True when the route declares incoming message schemas (and messages are decoded). */
@@ -135,7 +227,7 @@ export class MessageCodec {
   decode (data: Buffer, isBinary: boolean): unknown {
     if (isBinary) {
       if (!this.#acceptsBinary) return binaryRefused
-      return this.#check(this.#message as TypeCheck<TSchema>, data)
+      return this.#check(this.#message as CompiledSchema, data)
     }
     const text = data.toString()
     if (this.#capsNesting && nestsDeeper(text, maxNesting)) return tooDeep
@@ -146,7 +238,7 @@ export class MessageCodec {
       return invalidJson
     }
     if (typeof value === 'object' && value !== null && hasPrototypeKey(text, value)) return prototypeKey
-    if (this.#members === undefined) return this.#check(this.#message as TypeCheck<TSchema>, value)
+    if (this.#members === undefined) return this.#check(this.#message as CompiledSchema, value)
     // Any JSON value but null can be indexed; a non-object simply has no tag.
     const tag = (value as Record<string, unknown> | null)?.[this.discriminator as string]
     const member = typeof tag === 'string' ? this.#members.get(tag) : undefined
@@ -158,23 +250,45 @@ export class MessageCodec {
 
   /** Why `value` may not be sent, or undefined when it may. Only for routes with schema.send. */
   checkSend (value: unknown): InvalidMessage | undefined {
-    const result = this.#check(this.#send as TypeCheck<TSchema>, value)
+    const result = this.#check(this.#send as CompiledSchema, value)
     return result instanceof InvalidMessage ? result : undefined
   }
 
-  #check (check: TypeCheck<TSchema>, value: unknown): unknown {
+  #check (check: CompiledSchema, value: unknown): unknown {
     if (check.Check(value)) return value
-    return describe(check.Errors(value).First())
+    return check instanceof JsonSchemaCheck ? check.explain(value) : describe(check.Errors(value).First())
   }
 }
 
-/** A member of `schema.messages` with its tag field added: `{ type: 'say', ...member }`. */
+/**
+ * A member of `schema.messages` with its tag field added: `{ type: 'say', ...member }`, as
+ * a copy (the route's schema is left as it was). A member must be an object schema: a
+ * Type.Object() of either TypeBox line, or JSON Schema with `type: 'object'`.
+ */
+function tagged (member: unknown, discriminator: string, name: string, url: string): object {
+  if (KindGuard.IsObject(member)) return withTag(member, discriminator, name)
+  if (typeof member !== 'object' || member === null || (member as { type?: unknown }).type !== 'object') {
+    throw new InvalidOptionError(`schema.messages.${name} (route ${url})`, "each message type must be a Type.Object() (TypeBox 0.34 or 1.x) or a JSON Schema with type 'object'")
+  }
+  return withJsonTag(member as JsonObjectSchema, discriminator, name)
+}
+
+/** A TypeBox 0.34 Type.Object() with the tag field. */
 function withTag (member: TObject, discriminator: string, name: string): TObject {
   const { properties, [Kind]: _kind, type: _type, required: _required, ...options } = member
   return Type.Object({ ...properties, [discriminator]: Type.Literal(name) }, options)
 }
 
-function acceptsBinary (schema: TSchema): boolean {
+interface JsonObjectSchema { properties?: object, required?: unknown }
+
+/** A JSON object schema (TypeBox 1.x or plain) with the tag field: a required `const` property. */
+function withJsonTag (member: JsonObjectSchema, discriminator: string, name: string): object {
+  const required = Array.isArray(member.required) ? member.required.filter((field) => field !== discriminator) : []
+  return { ...member, properties: { ...member.properties, [discriminator]: { const: name } }, required: [...required, discriminator] }
+}
+
+/** Whether a TypeBox 0.34 schema allows Type.Uint8Array(); JSON Schema has no bytes. */
+function acceptsBinary (schema: unknown): boolean {
   if (TypeGuard.IsUint8Array(schema)) return true
   return TypeGuard.IsUnion(schema) && schema.anyOf.some(acceptsBinary)
 }
@@ -191,6 +305,23 @@ function describe (error: ValueError | undefined): InvalidMessage {
     return new InvalidMessage('FST_UPGRADE_INVALID_MESSAGE', path, 'unexpected property', CloseCode.PolicyViolation)
   }
   return new InvalidMessage('FST_UPGRADE_INVALID_MESSAGE', error.path, error.message, CloseCode.PolicyViolation)
+}
+
+/**
+ * describe() for ajv: its last error is the failing keyword that stopped the check (an
+ * `anyOf` after its branches' errors, as TypeBox reports a union). A missing property is
+ * reported at its own path, as TypeBox does; an unexpected one at its parent.
+ */
+function describeAjv (error: ErrorObject): InvalidMessage {
+  if (error.keyword === 'additionalProperties') {
+    return new InvalidMessage('FST_UPGRADE_INVALID_MESSAGE', error.instancePath, 'unexpected property', CloseCode.PolicyViolation)
+  }
+  if (error.keyword === 'required') {
+    const property = String(error.params.missingProperty).replaceAll('~', '~0').replaceAll('/', '~1')
+    return new InvalidMessage('FST_UPGRADE_INVALID_MESSAGE', `${error.instancePath}/${property}`, 'must have required property', CloseCode.PolicyViolation)
+  }
+  /* c8 ignore next -- ajv gives every error of a compiled schema a message */
+  return new InvalidMessage('FST_UPGRADE_INVALID_MESSAGE', error.instancePath, error.message ?? 'invalid message', CloseCode.PolicyViolation)
 }
 
 // RFC 6455 section 5.5: a control frame's payload is at most 125 bytes, 2 of them the code.

@@ -20,13 +20,47 @@ import type {
 } from 'fastify'
 import type { Duplex } from 'node:stream'
 import type { WebSocket, WebSocketServer } from 'ws'
-import type { Static, TObject, TSchema } from '@sinclair/typebox'
+import type { Static, TSchema } from '@sinclair/typebox'
 import type { RawMessage, RawSendData, WebSocketConnection } from '../lib/connection.js'
-import type { InjectWSOptions } from '../lib/inject.js'
+import type { InjectWSHooks, InjectWSOptions } from '../lib/inject.js'
 import type { WebSocketStats } from '../lib/stats.js'
 import type { WebSocketRouteOptions } from '../lib/options.js'
 
 type Simplify<T> = { [Key in keyof T]: T[Key] } & {}
+
+/**
+ * A message schema (`schema.message`, `schema.send`): a TypeBox 0.34 schema
+ * (`@sinclair/typebox`), a TypeBox 1.x schema (`typebox`), or a plain JSON Schema object.
+ */
+export type MessageSchema = TSchema | object
+
+/** A member of `schema.messages`: an object schema, `Type.Object()` of either TypeBox line or `{ type: 'object', ... }`. */
+export interface ObjectMessageSchema {
+  readonly type: 'object'
+}
+
+// typebox (1.x) is an optional peer dependency, for its types only: the runtime never loads
+// it, and only a project that writes 1.x schemas has it installed. Elsewhere `typebox` does
+// not resolve: the directive below (a JSDoc comment, so that it survives into the emitted
+// declarations, where a line comment would not) keeps that from being an error even under
+// `skipLibCheck: false`. StaticV1 is then `any`, and unreached: only a 1.x schema, which such
+// a project cannot have, leads to it.
+/** @ts-ignore -- `typebox` is an optional peer dependency (see above) */
+type StaticV1<Schema extends object> = import('typebox').Static<Schema>
+
+/** What marks a TypeBox 1.x schema in its type (1.x schemas carry no symbol, unlike 0.34's). */
+type TypeBox1Schema = { readonly '~kind': string } | { readonly '~unsafe': unknown }
+
+/**
+ * The values a message schema accepts, as a type: `Static` of the schema's own TypeBox
+ * line, `unknown` for plain JSON Schema (checked at run time, but not typed).
+ */
+export type StaticMessage<Schema> = Schema extends TSchema
+  ? Static<Schema>
+  : Schema extends TypeBox1Schema ? StaticV1<Schema> : unknown
+
+/** A `schema.messages` member's fields: as StaticMessage, and any JSON object's fields for plain JSON Schema. */
+type StaticMember<Schema> = Schema extends TSchema | TypeBox1Schema ? StaticMessage<Schema> : { [field: string]: unknown }
 
 /**
  * The tag field of a `schema.messages` route: `schema.discriminator`, by default 'type'.
@@ -39,19 +73,19 @@ export type DiscriminatorOf<Schema> = Schema extends { discriminator: infer Fiel
   : 'type'
 
 /** For a `schema.messages` route, each message type's full message (tag field included). */
-export type TaggedMessages<Schema> = Schema extends { messages: infer Members extends Record<string, TSchema> }
-  ? { [Type in keyof Members & string]: Simplify<{ [Field in DiscriminatorOf<Schema>]: Type } & Static<Members[Type]>> }
+export type TaggedMessages<Schema> = Schema extends { messages: infer Members extends Record<string, object> }
+  ? { [Type in keyof Members & string]: Simplify<{ [Field in DiscriminatorOf<Schema>]: Type } & StaticMember<Members[Type]>> }
   : Record<never, never>
 
 /** The arguments of the socket's 'message' event for a route's schema. */
-export type IncomingMessageArgs<Schema> = Schema extends { messages: Record<string, TSchema> }
+export type IncomingMessageArgs<Schema> = Schema extends { messages: Record<string, object> }
   ? [message: TaggedMessages<Schema>[keyof TaggedMessages<Schema>]]
-  : Schema extends { message: infer Message extends TSchema }
-    ? [message: Static<Message>]
+  : Schema extends { message: infer Message extends object }
+    ? [message: StaticMessage<Message>]
     : RawMessage
 
 /** What `socket.send` accepts for a route's schema. */
-export type OutgoingMessage<Schema> = Schema extends { send: infer Send extends TSchema } ? Static<Send> : RawSendData
+export type OutgoingMessage<Schema> = Schema extends { send: infer Send extends object } ? StaticMessage<Send> : RawSendData
 
 /** The socket a route's handler receives, typed from the route's message schemas. */
 export type SocketFor<Schema> = WebSocketConnection<IncomingMessageArgs<Schema>, OutgoingMessage<Schema>, TaggedMessages<Schema>>
@@ -120,15 +154,26 @@ export type WebSocketRouteDefinition<
 }
 
 declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * true on a request that is being upgraded to a WebSocket (in every hook and in the
+     * handlers), false otherwise (plain requests, HTTP/2, other upgraded protocols).
+     */
+    ws: boolean
+  }
+
   interface FastifySchema {
-    /** WebSocket routes: what the client may send, a TypeBox schema (JSON text, or binary with Type.Uint8Array()). */
-    message?: TSchema
-    /** WebSocket routes: a tagged union as a map from message type to its Type.Object() (tag field excluded). */
-    messages?: Record<string, TObject>
+    /**
+     * WebSocket routes: what the client may send, a TypeBox (0.34 or 1.x) or JSON Schema (JSON
+     * text; binary too with TypeBox 0.34's Type.Uint8Array()).
+     */
+    message?: MessageSchema
+    /** WebSocket routes: a tagged union as a map from message type to its object schema (tag field excluded). */
+    messages?: Record<string, ObjectMessageSchema>
     /** The tag field of `messages`. Default 'type'. */
     discriminator?: string
-    /** WebSocket routes: what the server may send, a TypeBox schema. */
-    send?: TSchema
+    /** WebSocket routes: what the server may send, a TypeBox (0.34 or 1.x) or JSON Schema. */
+    send?: MessageSchema
   }
 
   interface FastifyInstance<
@@ -141,7 +186,7 @@ declare module 'fastify' {
     /** The ws server that performs the handshakes (noServer mode). */
     websocketServer: WebSocketServer
     /** Connects a ws client in memory, through the whole upgrade path; rejects with the HTTP status when refused. */
-    injectWS: (path?: string, options?: InjectWSOptions) => Promise<WebSocket>
+    injectWS: (path?: string, options?: InjectWSOptions, hooks?: InjectWSHooks) => Promise<WebSocket>
     /** Counters of WebSocket connections: open by route, messages, bytes, closes by code, refused upgrades by reason. */
     websocketStats: () => WebSocketStats
 
