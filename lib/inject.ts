@@ -75,9 +75,9 @@ class MemorySocket extends Duplex {
   setNoDelay (): this { return this }
 }
 
-// Only a live end writes, so its peer is known; the peer may have gone since.
+// Only a live end writes, so its peer is known. The peer may have gone since: a destroyed
+// stream ignores what is pushed to it.
 function deliver (peer: MemorySocket, chunk: Buffer | null): void {
-  if (peer.destroyed) return
   if (chunk !== null) peer.bytesRead += chunk.length
   if (peer.held !== null) peer.held.push(chunk)
   else peer.push(chunk)
