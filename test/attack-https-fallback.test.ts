@@ -13,10 +13,7 @@ import tls from 'node:tls'
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyUpgrade from '../lib/index.js'
-import { parseResponse, type RawResponse } from './helpers.js'
-
-// Node 22.21 and 24.9 added shouldUpgradeCallback (see lib/node-http.ts and test/node-http.test.ts).
-const nodeDecidesUpgrades = typeof (Fastify().server as unknown as { shouldUpgradeCallback?: unknown }).shouldUpgradeCallback === 'function'
+import { nodeDecidesUpgrades, parseResponse, type RawResponse } from './helpers.js'
 
 // The test certificate of http2.test.ts (CN=localhost, self-signed, for the tests only).
 const key = readFileSync(new URL('./fixtures/localhost-key.pem', import.meta.url))

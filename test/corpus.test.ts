@@ -8,7 +8,7 @@
 // and still serve a normal WebSocket client.
 import t, { type Test } from 'tap'
 import net from 'node:net'
-import { connect, delay, handshake, listen, nextMessage, openConnections, parseResponse, rawExchange, validKey, within, type RawResponse } from './helpers.js'
+import { connect, delay, handshake, listen, nextMessage, nodeDecidesUpgrades, openConnections, parseResponse, rawExchange, validKey, within, type RawResponse } from './helpers.js'
 
 // ---------------------------------------------------------------------------------------
 // The server
@@ -68,8 +68,6 @@ interface Row {
   ms?: number
   /** Extra checks on the bytes after the (last) response head. */
   check?: (t: Test, after: Buffer) => void
-  /** Why this row documents a bug in lib/ (printed with its assertions). */
-  bug?: string
 }
 
 const base = handshake('/ws')
@@ -90,7 +88,9 @@ const rows: Row[] = [
   { name: 'a NUL byte in a header value', send: withLine('X-Nul: a\0b'), expect: 400 },
   { name: 'a 20 KB header value', send: handshake('/ws', { 'X-Big': 'a'.repeat(20 * 1024) }), expect: 431 },
   { name: 'too many headers (3000 header lines)', send: withLine(manyHeaders), expect: 431 },
-  { name: 'a 100 KB request line', send: handshake('/ws', {}, `GET /ws?${'q'.repeat(100 * 1024)} HTTP/1.1`), expect: 431 },
+  // Past Node's 16 KB header limit, but small enough to be read in one go: with more
+  // unread bytes, Node 24 closes with a reset that may destroy its own 431 in flight.
+  { name: 'a 20 KB request line', send: handshake('/ws', {}, `GET /ws?${'q'.repeat(20 * 1024)} HTTP/1.1`), expect: 431 },
   { name: 'bare LF line endings', send: base.replace(/\r\n/g, '\n'), expect: 400 },
   { name: 'an obs-fold continuation line', send: withLine('X-Fold: a\r\n b'), expect: 400 },
   { name: 'whitespace between header name and colon', send: withLine('X-Space : a'), expect: 400 },
@@ -178,13 +178,15 @@ const rows: Row[] = [
   { name: 'no Origin header (not a browser)', send: handshake('/origin'), expect: 101 },
 
   // --- Methods and bodies.
-  { name: 'POST with Upgrade to a plain route (served with its body)', send: `${handshake('/plain', { 'Content-Type': 'application/json', 'Content-Length': '7' }, 'POST /plain HTTP/1.1')}{"a":1}`, expect: 200, body: '{"body":{"a":1}}', headers: { connection: 'close' } },
-  { name: 'POST with Upgrade, body in a later write', send: [handshake('/plain', { 'Content-Type': 'application/json', 'Content-Length': '7' }, 'POST /plain HTTP/1.1'), { pause: 100 }, '{"a":1}'], expect: 200, body: '{"body":{"a":1}}' },
-  { name: 'POST with Upgrade and a chunked body', send: `${handshake('/plain', { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' }, 'POST /plain HTTP/1.1')}7\r\n{"a":1}\r\n0\r\n\r\n`, expect: 200, body: '{"body":{"a":1}}' },
-  { name: 'POST with Upgrade to a WebSocket route', send: `${handshake('/ws', { 'Content-Length': '2' }, 'POST /ws HTTP/1.1')}hi`, expect: 404 },
-  { name: 'HEAD with Upgrade to a WebSocket route', send: handshake('/ws', {}, 'HEAD /ws HTTP/1.1'), expect: 426, body: '' },
-  { name: 'GET handshake with a Content-Length body', send: `${handshake('/ws', { 'Content-Length': '4' })}abcd`, expect: 426, headers: { connection: 'Upgrade, close' } },
-  { name: 'GET handshake with a chunked body', send: `${handshake('/ws', { 'Transfer-Encoding': 'chunked' })}4\r\nabcd\r\n0\r\n\r\n`, expect: 426 },
+  // Node 22.21+ and 24.9+ serve these itself (shouldUpgradeCallback) and keep the connection;
+  // older Node hands them to the plugin, which serves them with Connection: close.
+  { name: 'POST with Upgrade to a plain route (served with its body)', send: `${handshake('/plain', { 'Content-Type': 'application/json', 'Content-Length': '7' }, 'POST /plain HTTP/1.1')}{"a":1}`, expect: 200, body: '{"body":{"a":1}}', headers: { connection: nodeDecidesUpgrades ? 'keep-alive' : 'close' }, keepsOpen: nodeDecidesUpgrades },
+  { name: 'POST with Upgrade, body in a later write', send: [handshake('/plain', { 'Content-Type': 'application/json', 'Content-Length': '7' }, 'POST /plain HTTP/1.1'), { pause: 100 }, '{"a":1}'], expect: 200, body: '{"body":{"a":1}}', keepsOpen: nodeDecidesUpgrades },
+  { name: 'POST with Upgrade and a chunked body', send: `${handshake('/plain', { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' }, 'POST /plain HTTP/1.1')}7\r\n{"a":1}\r\n0\r\n\r\n`, expect: 200, body: '{"body":{"a":1}}', keepsOpen: nodeDecidesUpgrades },
+  { name: 'POST with Upgrade to a WebSocket route', send: `${handshake('/ws', { 'Content-Length': '2' }, 'POST /ws HTTP/1.1')}hi`, expect: 404, keepsOpen: nodeDecidesUpgrades },
+  { name: 'HEAD with Upgrade to a WebSocket route', send: handshake('/ws', {}, 'HEAD /ws HTTP/1.1'), expect: 426, body: '', keepsOpen: nodeDecidesUpgrades },
+  { name: 'GET handshake with a Content-Length body', send: `${handshake('/ws', { 'Content-Length': '4' })}abcd`, expect: 426, headers: { connection: nodeDecidesUpgrades ? 'Upgrade' : 'Upgrade, close' }, keepsOpen: nodeDecidesUpgrades },
+  { name: 'GET handshake with a chunked body', send: `${handshake('/ws', { 'Transfer-Encoding': 'chunked' })}4\r\nabcd\r\n0\r\n\r\n`, expect: 426, keepsOpen: nodeDecidesUpgrades },
   { name: 'GET handshake with Content-Length: 0', send: handshake('/ws', { 'Content-Length': '0' }), expect: 101 },
 
   // --- Timing, fragmentation and hang-ups.
@@ -220,9 +222,7 @@ const rows: Row[] = [
     name: 'two pipelined plain requests and a handshake in one write',
     send: plainGet + plainGet + base,
     expect: 101,
-    responses: [200, 200, 101],
-    bug: 'the upgrade listener calls response.assignSocket() while the first pipelined response still owns the socket: ' +
-      'ERR_HTTP_SOCKET_ASSIGNED is thrown from the server\'s "upgrade" event and crashes the process'
+    responses: [200, 200, 101]
   },
   {
     name: 'a pipelined plain request and a POST with Upgrade and a body, in one write',
@@ -230,8 +230,7 @@ const rows: Row[] = [
     expect: 200,
     responses: [200, 200],
     body: '{"body":{"a":1}}',
-    bug: 'the POST is handed back to a new HTTP parser (a second "connection" event) while the first response is still ' +
-      'pending on the socket: the POST is never answered and the client hangs'
+    keepsOpen: nodeDecidesUpgrades
   }
 ]
 
@@ -353,37 +352,36 @@ async function noOpenSockets (ms = 2000, target = 0): Promise<number> {
 }
 
 function checkRow (t: Test, row: Row, exchange: Exchange): void {
-  const why = row.bug === undefined ? '' : ` [suspected lib bug: ${row.bug}]`
   const { bytes, closedByServer } = exchange
   if (row.expect === 'hangup') {
     t.pass('the client hung up; the server must carry on')
     return
   }
   if (row.expect === 'closed') {
-    t.equal(bytes.length, 0, `no response${why}`)
-    t.ok(closedByServer, `the server closed the connection${why}`)
+    t.equal(bytes.length, 0, `no response`)
+    t.ok(closedByServer, `the server closed the connection`)
     return
   }
   const responses = splitResponses(bytes)
   const first = responses[0]?.response
   // The strict check first: the very first bytes are an HTTP/1.1 status line with the first expected code.
   const firstCode = row.responses?.[0] ?? row.expect
-  t.match(first?.statusLine ?? '', new RegExp(`^HTTP/1\\.1 ${firstCode} `), `status line starts with HTTP/1.1 ${firstCode}${why}`)
-  t.same(responses.map(({ response }) => response.status), row.responses ?? [row.expect], `responses${why}`)
+  t.match(first?.statusLine ?? '', new RegExp(`^HTTP/1\\.1 ${firstCode} `), `status line starts with HTTP/1.1 ${firstCode}`)
+  t.same(responses.map(({ response }) => response.status), row.responses ?? [row.expect], `responses`)
   const last = responses[responses.length - 1]
   if (last === undefined) return
   for (const [name, value] of Object.entries(row.headers ?? {})) {
-    if (typeof value === 'string') t.equal(last.response.headers[name], value, `header ${name}${why}`)
-    else t.match(last.response.headers[name], value, `header ${name}${why}`)
+    if (typeof value === 'string') t.equal(last.response.headers[name], value, `header ${name}`)
+    else t.match(last.response.headers[name], value, `header ${name}`)
   }
-  for (const name of row.absent ?? []) t.notOk(name in last.response.headers, `no ${name} header${why}`)
+  for (const name of row.absent ?? []) t.notOk(name in last.response.headers, `no ${name} header`)
   if (row.body !== undefined) {
     if (typeof row.body === 'string') t.equal(last.response.body, row.body, 'body')
     else t.match(last.response.body, row.body, 'body')
   }
   if (row.check !== undefined) row.check(t, last.after)
   if (row.expect !== 101) {
-    if (row.keepsOpen !== true) t.ok(closedByServer, `the server closed the connection after its answer${why}`)
+    if (row.keepsOpen !== true) t.ok(closedByServer, `the server closed the connection after its answer`)
   } else {
     t.equal(last.response.headers.upgrade, 'websocket', 'Upgrade: websocket')
     t.match(last.response.headers.connection, /^upgrade$/i, 'Connection: Upgrade')
@@ -405,7 +403,7 @@ for (const row of rows) {
     // Sockets an earlier (failed) row leaked are its failure, not this row's.
     const before = await openConnections(app)
     const exchange = await run(row)
-    t.same(crashes.slice(crashed).map((error) => error.stack), [], `the server did not throw${row.bug === undefined ? '' : ` [suspected lib bug: ${row.bug}]`}`)
+    t.same(crashes.slice(crashed).map((error) => error.stack), [], 'the server did not throw')
     checkRow(t, row, exchange)
     if (row.expect === 408) t.ok(exchange.elapsed < 2200, `answered within the timeout budget (${exchange.elapsed} ms)`)
     t.equal(await noOpenSockets(1500, before), before, 'the server holds no socket of this row afterwards')

@@ -1,5 +1,6 @@
 // Shared test plumbing: a listening app, ws clients, and raw TCP exchanges, all on
 // loopback and all bounded in time so a broken server fails a test instead of hanging it.
+import http from 'node:http'
 import net from 'node:net'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -8,6 +9,13 @@ import { WebSocket, type ClientOptions, type RawData } from 'ws'
 import fastifyUpgrade, { type FastifyUpgradeOptions } from '../lib/index.js'
 
 export const validKey = 'dGhlIHNhbXBsZSBub25jZQ=='
+
+/**
+ * Node 22.21+ and 24.9+ have http.Server's shouldUpgradeCallback: requests with Upgrade that
+ * may not upgrade (a POST, a body) are then served by Node itself, keep-alive and all
+ * (lib/node-http.ts); older Node hands them to the plugin, which answers with Connection: close.
+ */
+export const nodeDecidesUpgrades = typeof (http.createServer() as { shouldUpgradeCallback?: unknown }).shouldUpgradeCallback === 'function'
 
 /** Builds an app with the plugin registered, lets `setup` add routes, listens on 127.0.0.1. */
 export async function listen (
