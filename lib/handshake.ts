@@ -59,9 +59,13 @@ export class Handshake {
     server.handleUpgrade(request, upgrade.socket, upgrade.head, done)
   }
 
-  async close (): Promise<void> {
-    const servers = [this.server, ...this.#servers.values()]
-    await Promise.all(servers.map(async (server) => { await new Promise((resolve) => server.close(resolve)) }))
+  /**
+   * Stops the ws servers taking handshakes. Not awaited: the lifecycle has already ended
+   * every connection, and ws calls back only once a server's clients are gone, which for
+   * servers sharing one set of clients may be told to another server than the one waiting.
+   */
+  close (): void {
+    for (const server of [this.server, ...this.#servers.values()]) server.close()
   }
 
   #create (options: WsServerOptions): WebSocketServer {

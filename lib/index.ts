@@ -43,11 +43,12 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
     if (options.preClose !== undefined) await runPreClose(app, options.preClose, options.closeTimeout)
     await context.lifecycle.shutdown(Math.max(0, deadline - Date.now()))
   })
-  app.addHook('onClose', async () => {
+  app.addHook('onClose', (_instance, done) => {
     app.server.removeListener('upgrade', onUpgrade)
     restoreUpgradeDecision()
     context.lifecycle.timer.stop()
-    await context.handshake.close()
+    context.handshake.close()
+    done()
   })
 }
 

@@ -2,9 +2,10 @@
 // binaryType and createWebSocketStream all work on it, while the plugin's holding,
 // decoding and limits stay in force. app.websocketServer.clients holds every connection.
 import t from 'tap'
+import net from 'node:net'
 import { Type } from '@sinclair/typebox'
 import { WebSocket, createWebSocketStream } from 'ws'
-import { closeEvent, connect, delay, listen, messages, nextMessage, within } from './helpers.js'
+import { closeEvent, connect, delay, handshake, listen, messages, nextMessage, within } from './helpers.js'
 
 t.test('the socket is an instance of ws\' WebSocket, with its constants and readyState', async (t) => {
   const { app, url } = await listen((app) => {
@@ -182,4 +183,23 @@ t.test("ws' send options and callback, and the app's own events with any number 
   t.equal(await binary, true, 'sent as a binary frame')
   t.same(await messages(client, 3), ['binary', 'sent:null', '[1,2,3]'], 'the callback ran without an error (ws passes null)')
   client.close()
+})
+
+t.test('app.close() resolves when it must terminate peers on routes of different ws servers (one shared set of clients)', async (t) => {
+  const { app, port } = await listen((app) => {
+    app.get('/plain', { websocket: true }, (socket) => { socket.on('message', () => {}) })
+    app.get('/deflate', { websocket: { perMessageDeflate: true } }, (socket) => { socket.on('message', () => {}) })
+  }, { closeTimeout: 200 })
+  // Peers that never answer the 1001: the shutdown terminates them after closeTimeout.
+  const peers = await Promise.all(['/plain', '/deflate', '/deflate'].map(async (path) => {
+    const socket = net.connect(port, '127.0.0.1', () => { socket.write(handshake(path)) })
+    socket.on('error', () => {})
+    await within(new Promise((resolve) => socket.once('data', resolve)), 2000, 'the 101')
+    return socket
+  }))
+  t.equal(app.websocketServer.clients.size, 3)
+  await within(app.close(), 3000, 'app.close()')
+  for (const peer of peers) peer.destroy()
+  await within((async () => { while (app.websocketServer.clients.size > 0) await delay(5) })(), 2000, 'the clients to leave the set')
+  t.equal(app.websocketServer.clients.size, 0)
 })
