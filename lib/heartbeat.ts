@@ -1,7 +1,8 @@
 // One timer for every connection of the plugin: it pings, terminates peers that miss
-// their pong, closes idle connections, and keeps a coarse clock that the per-message
-// path reads instead of calling Date.now(). Each tick walks the open connections once;
-// nothing is scheduled per socket.
+// their pong, closes idle connections, and keeps a coarse clock from which connections
+// note when the peer was last seen, instead of calling Date.now() per message (the rate
+// limit needs exact times and reads Date.now()). Each tick walks the open connections
+// once; nothing is scheduled per socket.
 
 /** What the timer needs from a connection. */
 export interface Ticking {
@@ -12,7 +13,7 @@ const finest = 5
 const coarsest = 1000
 
 export class HeartbeatTimer {
-  /** Milliseconds since the epoch at the last tick (or when a connection last asked). */
+  /** Milliseconds since the epoch at the last tick (set again when the timer starts). */
   now = Date.now()
   #resolution = coarsest
   #timer: NodeJS.Timeout | undefined

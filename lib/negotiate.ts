@@ -65,8 +65,8 @@ export function negotiate (request: FastifyRequest, rules: Negotiation): Negotia
   const offered = parseSubprotocols(headers['sec-websocket-protocol'])
   if (offered === undefined) return { error: new BadHandshakeError('malformed Sec-WebSocket-Protocol') }
   if (offered.length > maxOffers) return { error: new BadHandshakeError(`more than ${maxOffers} subprotocols offered`) }
-  // ws parses both headers again, more strictly (no empty list elements, no quoted
-  // values, no empty header): give it the lists as parsed here.
+  // ws parses both headers again, more strictly (it refuses empty list elements and an
+  // empty header, which RFC 9110 lets a recipient skip): give it the lists as parsed here.
   if (extensions.length > 0) headers['sec-websocket-extensions'] = formatExtensions(extensions)
   else delete headers['sec-websocket-extensions']
   if (offered.length > 0) headers['sec-websocket-protocol'] = offered.join(', ')

@@ -1,5 +1,6 @@
 // A token bucket per connection: `rate` messages per second on average, bursts of up
-// to `burst`. The state is two numbers on the connection; no timer.
+// to `burst`. The state is one small object per rate-limited connection (tokens and
+// the time of the last refill); no timer.
 
 export interface RateLimit {
   /** Messages per second, on average. */
