@@ -97,6 +97,7 @@ async function rateLimitCloseTime (): Promise<string> {
     let stopped = false
     const flood = (): void => {
       // Keep writing while the server reads; yield to the event loop between bursts.
+      // eslint-disable-next-line no-unmodified-loop-condition -- the loop ends when write() reports backpressure; `stopped` only guards entry
       while (!stopped && socket.write(burst)) frames += 256
       if (!stopped) socket.once('drain', flood)
     }

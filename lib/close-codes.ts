@@ -11,4 +11,5 @@ export const CloseCode = {
   TryAgainLater: 1013
 } as const
 
+// eslint-disable-next-line @typescript-eslint/no-redeclare -- the public API pairs the CloseCode object with the union of its values under one name
 export type CloseCode = typeof CloseCode[keyof typeof CloseCode]

@@ -186,7 +186,6 @@ export class WebSocketConnection<
       case 'error': this.#onError(first as Error); return true
     }
     // Fixed arities on the common path; the rare event with more arguments keeps them all.
-    // eslint-disable-next-line prefer-rest-params
     return arguments.length <= 3 ? emit.call(this, event, first, second) : Reflect.apply(emit, this, arguments)
   }
 

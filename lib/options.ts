@@ -247,7 +247,6 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
   }
 }
 
-
 const policies = new Set(['close', 'reply', 'ignore'])
 
 function checkMessageOptions (options: { onInvalidMessage?: unknown, validateSend?: unknown }, where: string): void {
@@ -263,6 +262,7 @@ function checkFunction (value: unknown, name: string): void {
 }
 
 function checkType (value: unknown, type: 'boolean' | 'function', name: string): void {
+  // eslint-disable-next-line valid-typeof -- `type` is typed as a union of valid typeof results, so tsc checks what this rule would
   if (value !== undefined && typeof value !== type) throw new InvalidOptionError(name, `must be a ${type}`)
 }
 

@@ -255,7 +255,6 @@ interface StubbornClient {
 function stubbornClient (port: number, request: string): StubbornClient {
   const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true })
   socket.on('error', () => {})
-  let trickle: NodeJS.Timeout | undefined
   const closed = new Promise<number>((resolve) => {
     socket.once('close', () => {
       clearInterval(trickle)
@@ -283,7 +282,7 @@ function stubbornClient (port: number, request: string): StubbornClient {
     }
   }
   socket.write(request)
-  trickle = setInterval(() => { if (!socket.destroyed) socket.write('x') }, 300)
+  const trickle = setInterval(() => { if (!socket.destroyed) socket.write('x') }, 300)
   return client
 }
 

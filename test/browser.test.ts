@@ -165,7 +165,7 @@ function browserTests (): void {
     await page.goto(`http://127.0.0.1:${port}/`)
     const id = await openSocket(page, '/echo', undefined, 'arraybuffer')
     const opened = await waitEvent(page, id, 'open')
-    t.equal(opened.url, `ws://127.0.0.1:${port}/echo`, "the page built its URL from location.host")
+    t.equal(opened.url, `ws://127.0.0.1:${port}/echo`, 'the page built its URL from location.host')
     await send(page, id, 'hello from Chromium ✓')
     await waitMessages(page, id, 1)
     await send(page, id, [1, 2, 3])

@@ -313,8 +313,11 @@ async function scripted (row: Row, steps: Step[], ms: number): Promise<Exchange>
         for (const step of steps) {
           if (done) return
           if (step === 'end') socket.end()
-          else if (step === 'hangup') { closedByServer = false; finish(); return }
-          else if (step === 'stall') return
+          else if (step === 'hangup') {
+            closedByServer = false
+            finish()
+            return
+          } else if (step === 'stall') return
           else if (typeof step === 'object' && 'pause' in step) await delay(step.pause)
           else if (typeof step === 'object' && 'responses' in step) {
             const count = step.responses
@@ -358,8 +361,8 @@ function checkRow (t: Test, row: Row, exchange: Exchange): void {
     return
   }
   if (row.expect === 'closed') {
-    t.equal(bytes.length, 0, `no response`)
-    t.ok(closedByServer, `the server closed the connection`)
+    t.equal(bytes.length, 0, 'no response')
+    t.ok(closedByServer, 'the server closed the connection')
     return
   }
   const responses = splitResponses(bytes)
@@ -367,7 +370,7 @@ function checkRow (t: Test, row: Row, exchange: Exchange): void {
   // The strict check first: the very first bytes are an HTTP/1.1 status line with the first expected code.
   const firstCode = row.responses?.[0] ?? row.expect
   t.match(first?.statusLine ?? '', new RegExp(`^HTTP/1\\.1 ${firstCode} `), `status line starts with HTTP/1.1 ${firstCode}`)
-  t.same(responses.map(({ response }) => response.status), row.responses ?? [row.expect], `responses`)
+  t.same(responses.map(({ response }) => response.status), row.responses ?? [row.expect], 'responses')
   const last = responses[responses.length - 1]
   if (last === undefined) return
   for (const [name, value] of Object.entries(row.headers ?? {})) {
@@ -381,7 +384,7 @@ function checkRow (t: Test, row: Row, exchange: Exchange): void {
   }
   if (row.check !== undefined) row.check(t, last.after)
   if (row.expect !== 101) {
-    if (row.keepsOpen !== true) t.ok(closedByServer, `the server closed the connection after its answer`)
+    if (row.keepsOpen !== true) t.ok(closedByServer, 'the server closed the connection after its answer')
   } else {
     t.equal(last.response.headers.upgrade, 'websocket', 'Upgrade: websocket')
     t.match(last.response.headers.connection, /^upgrade$/i, 'Connection: Upgrade')

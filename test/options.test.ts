@@ -127,8 +127,22 @@ t.test('an unknown websocket route option name is a registration error naming th
   // Every valid name passes.
   app.get('/ws', {
     websocket: {
-      heartbeat: false, idleTimeout: 0, maxBackpressure: 1024, backpressurePolicy: 'drop', maxPayload: 1024, maxHeldBytes: 1024, maxConnections: 1, rateLimit: false,
-      errorHandler: () => {}, onInvalidMessage: 'ignore', validateSend: false, protocols: ['chat'], selectProtocol: () => undefined, requireProtocol: false, perMessageDeflate: false, allowedOrigins: ['https://example.com']
+      heartbeat: false,
+      idleTimeout: 0,
+      maxBackpressure: 1024,
+      backpressurePolicy: 'drop',
+      maxPayload: 1024,
+      maxHeldBytes: 1024,
+      maxConnections: 1,
+      rateLimit: false,
+      errorHandler: () => {},
+      onInvalidMessage: 'ignore',
+      validateSend: false,
+      protocols: ['chat'],
+      selectProtocol: () => undefined,
+      requireProtocol: false,
+      perMessageDeflate: false,
+      allowedOrigins: ['https://example.com']
     }
   }, () => {})
   await t.resolves(async () => { await app.ready() })

@@ -5,7 +5,7 @@ import net from 'node:net'
 import Fastify from 'fastify'
 import fastifyUpgrade, { upgradeRequired } from '../lib/index.js'
 import { lineProtocol } from '../examples/line/protocol.js'
-import { captureLogs, closeEvent, connect, delay, handshake, listen, nextMessage, parseResponse, rawExchange, within } from './helpers.js'
+import { captureLogs, connect, delay, handshake, listen, nextMessage, parseResponse, rawExchange, within } from './helpers.js'
 
 async function protocolServer () {
   return await listen((app) => {

@@ -43,12 +43,16 @@ app.get('/shorthand', { websocket: true }, function (socket, request) {
 })
 
 // A per-route options object is accepted in place of `true`.
-app.get('/shorthand-options', { websocket: { errorHandler: (error, socket, request) => {
-  // the per-route error handler gets the error as unknown, the socket and the request
-  assert<Equal<typeof error, unknown>>()
-  assert<Equal<typeof socket, WebSocketConnection<never, never>>>()
-  assert<Equal<typeof request, FastifyRequest>>()
-} } }, (socket, request) => {
+app.get('/shorthand-options', {
+  websocket: {
+    errorHandler: (error, socket, request) => {
+      // the per-route error handler gets the error as unknown, the socket and the request
+      assert<Equal<typeof error, unknown>>()
+      assert<Equal<typeof socket, WebSocketConnection<never, never>>>()
+      assert<Equal<typeof request, FastifyRequest>>()
+    }
+  }
+}, (socket, request) => {
   // the socket/request typing is the same with `websocket: { ... }` as with `true`
   assert<Equal<typeof socket, WebSocketConnection>>()
   assert<Equal<typeof request, FastifyRequest>>()

@@ -65,7 +65,7 @@ typed.get('/line/:id', {
     'line/1': (_stream, request) => {
       assert<Equal<typeof request.params.id, number>>()
       // @ts-expect-error -- not in the params schema
-      request.params.nope
+      void request.params.nope
     }
   }
 }, upgradeRequired)
