@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocket as WsSocket, type RawData } from 'ws'
 import type { FastifyRequest } from 'fastify'
 import { CloseCode } from './close-codes.js'
-import { InvalidSendError } from './errors.js'
+import { InvalidOptionError, InvalidSendError } from './errors.js'
 import type { HeartbeatTimer } from './heartbeat.js'
 import { InvalidMessage, type InvalidMessageHandler, type MessageCodec } from './messages.js'
 import { TokenBucket, type RateLimit } from './rate-limit.js'
@@ -148,7 +148,10 @@ export class WebSocketConnection<
   /** Called by ws' WebSocketServer (its `WebSocket` option), inside `accepting()`. */
   constructor (address: null, protocols: undefined, options: object) {
     super(address, protocols, options)
-    const context = nextConnection as Accepting
+    const context = nextConnection
+    // app.websocketServer.handleUpgrade() called by the application: the handshake has no
+    // route, hooks or settings. Refused by name rather than by a TypeError deep in ws.
+    if (context === undefined) throw new InvalidOptionError('websocketServer.handleUpgrade()', 'the plugin\'s ws servers take only upgrades that Fastify routed: declare a route with websocket: true')
     const { request, settings } = context
     this.request = request
     this.#settings = settings

@@ -203,3 +203,14 @@ t.test('app.close() resolves when it must terminate peers on routes of different
   await within((async () => { while (app.websocketServer.clients.size > 0) await delay(5) })(), 2000, 'the clients to leave the set')
   t.equal(app.websocketServer.clients.size, 0)
 })
+
+t.test('app.websocketServer.handleUpgrade() by the application is refused by name: there is no route to run', async (t) => {
+  const { app } = await listen(() => {})
+  t.teardown(() => app.close())
+  const { PassThrough } = await import('node:stream')
+  const { IncomingMessage } = await import('node:http')
+  const request = new IncomingMessage(new net.Socket())
+  request.method = 'GET'
+  request.headers = { host: 'localhost', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' }
+  t.throws(() => { app.websocketServer.handleUpgrade(request, new PassThrough(), Buffer.alloc(0), () => {}) }, { code: 'FST_UPGRADE_INVALID_OPTION', message: /websocket: true/ })
+})
