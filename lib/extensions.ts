@@ -7,7 +7,7 @@
 //   extension-param = token [ "=" (token | quoted-string) ]
 //
 // A quoted value must, once unescaped, be a token too (section 9.1).
-import { tokenPattern } from './subprotocol.js'
+import { tokenCharPattern, tokenPattern } from './headers.js'
 
 export interface ExtensionOffer {
   name: string
@@ -15,7 +15,6 @@ export interface ExtensionOffer {
 }
 
 const whitespace = new Set([' ', '\t'])
-const tokenChar = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/
 
 class Scanner {
   index = 0
@@ -29,7 +28,7 @@ class Scanner {
 
   token (): string | undefined {
     const start = this.index
-    while (this.index < this.text.length && tokenChar.test(this.text[this.index] as string)) this.index++
+    while (this.index < this.text.length && tokenCharPattern.test(this.text[this.index] as string)) this.index++
     return this.index > start ? this.text.slice(start, this.index) : undefined
   }
 

@@ -1,6 +1,18 @@
 // Pure parsing of the HTTP token lists that drive an upgrade. No I/O, no state.
 import type { IncomingHttpHeaders } from 'node:http'
 
+// RFC 9110 section 5.6.2: tchar, the one definition every token check here is built from.
+const tchar = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]"
+
+/** One token character. */
+export const tokenCharPattern = new RegExp(tchar)
+
+/** A token (RFC 9110 section 5.6.2): a subprotocol name, an extension name or parameter. */
+export const tokenPattern = new RegExp(`^${tchar}+$`)
+
+/** An `Upgrade` element: protocol-name ["/" protocol-version], both tokens (RFC 9110 section 7.8). */
+export const protocolTokenPattern = new RegExp(`^${tchar}+(/${tchar}+)?$`)
+
 /**
  * Split a comma-separated list (RFC 9110 section 5.6.1) into lower-case elements,
  * dropping the empty elements the grammar allows ("a, , b").

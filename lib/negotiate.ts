@@ -5,10 +5,10 @@ import type { FastifyRequest } from 'fastify'
 import type { FastifyError } from '@fastify/error'
 import { BadHandshakeError, InvalidOptionError, OriginRefusedError, ProtocolRequiredError, UnsupportedProtocolError, UnsupportedVersionError } from './errors.js'
 import { formatExtensions, parseExtensions } from './extensions.js'
-import { webSocketHandshakeProblem } from './headers.js'
+import { tokenPattern, webSocketHandshakeProblem } from './headers.js'
 import { originCheck, type AllowedOrigins, type OriginCheck } from './origin.js'
 import type { SelectProtocol, WebSocketRouteOptions } from './options.js'
-import { parseSubprotocols, selectSubprotocol, tokenPattern } from './subprotocol.js'
+import { parseSubprotocols, selectSubprotocol } from './subprotocol.js'
 
 /** A route's negotiation rules, compiled once at registration. */
 export interface Negotiation {

@@ -4,9 +4,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { acceptWebSocket, compileWebSocketRoute, type RouteContext, type SocketHandler, type WebSocketRoute } from './accept.js'
 import { Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, retryLater, ServerClosingError, UpgradeRequiredError } from './errors.js'
-import { chooseUpgrade, connectionRequestsUpgrade } from './headers.js'
+import { chooseUpgrade, connectionRequestsUpgrade, protocolTokenPattern } from './headers.js'
 import { resolveRouteOptions } from './options.js'
-import { tokenPattern } from './subprotocol.js'
 import { switchProtocol, type ProtocolHandler } from './protocol-upgrade.js'
 import { kUpgrade, type UpgradeRequest } from './pending-upgrade.js'
 
@@ -31,10 +30,6 @@ export function upgradeRequired (this: FastifyInstance, _request: FastifyRequest
   // Replaced per route by wrapRoute; reached only on a route the plugin did not wrap.
   reply.code(426).send(new UpgradeRequiredError('another protocol'))
 }
-
-// protocol-name ["/" protocol-version] (RFC 9110 section 7.8), both tokens.
-const tokenChars = tokenPattern.source.slice(1, -1) // the token rule without its anchors
-const protocolToken = new RegExp(`^${tokenChars}(/${tokenChars})?$`)
 
 export function wrapRoute (route: RouteOptions, context: RouteContext): void {
   const { websocket, wsHandler, upgrade: protocolHandlers } = route
@@ -139,7 +134,7 @@ function compileProtocols (value: unknown, url: string): { handlers: Map<string,
   if (value === undefined) return { handlers, tokens }
   if (typeof value !== 'object' || value === null) throw new InvalidOptionError(`upgrade (route ${url})`, 'must map protocol names to handlers')
   for (const [protocol, handler] of Object.entries(value)) {
-    if (!protocolToken.test(protocol) || protocol.toLowerCase().split('/')[0] === 'websocket') {
+    if (!protocolTokenPattern.test(protocol) || protocol.toLowerCase().split('/')[0] === 'websocket') {
       throw new InvalidOptionError(`upgrade (route ${url})`, `"${protocol}" is not a protocol token other than websocket (use the websocket option)`)
     }
     if (typeof handler !== 'function') throw new InvalidOptionError(`upgrade['${protocol}'] (route ${url})`, 'must be a function')

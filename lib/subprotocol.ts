@@ -1,7 +1,5 @@
 // Sec-WebSocket-Protocol (RFC 6455 sections 4.1 and 11.3.4): parsing and selection. Pure.
-
-// RFC 9110 token characters: what a subprotocol name may contain.
-export const tokenPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+import { tokenPattern } from './headers.js'
 
 /**
  * The client's subprotocols in its order of preference, or undefined when the header is
