@@ -4,10 +4,9 @@
 import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws'
 import { WebSocketConnection } from './connection.js'
+import { kProtocol } from './symbols.js'
 import type { WsServerOptions } from './options.js'
 import type { PendingUpgrade } from './pending-upgrade.js'
-
-const kProtocol = Symbol('fastify-upgrade.protocol')
 
 interface NegotiatedRequest extends IncomingMessage {
   /** The route's subprotocol choice; undefined leaves it to ws' usual rule. */

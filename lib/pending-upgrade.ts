@@ -10,9 +10,7 @@ import type { FastifyReply } from 'fastify'
 import type { FastifyError } from '@fastify/error'
 import { retryLater, ServiceUnavailableError } from './errors.js'
 import type { Lifecycle } from './lifecycle.js'
-
-export const kUpgrade = Symbol('fastify-upgrade.upgrade')
-const kPending = Symbol('fastify-upgrade.pending')
+import { kPending, kUpgrade } from './symbols.js'
 
 /** A request that arrived through the 'upgrade' event, until its socket is claimed. */
 export interface UpgradeRequest extends IncomingMessage {

@@ -7,7 +7,8 @@ import { Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, ret
 import { chooseUpgrade, connectionRequestsUpgrade, protocolTokenPattern } from './headers.js'
 import { resolveRouteOptions } from './options.js'
 import { switchProtocol, type ProtocolHandler } from './protocol-upgrade.js'
-import { kUpgrade, type UpgradeRequest } from './pending-upgrade.js'
+import type { UpgradeRequest } from './pending-upgrade.js'
+import { kProtocols, kUpgrade } from './symbols.js'
 
 export type { RouteContext } from './accept.js'
 
@@ -19,8 +20,6 @@ interface RouteProtocols {
   /** Other protocols, by lower-case token, to the route's spelling. */
   others: ReadonlyMap<string, string>
 }
-
-const kProtocols = Symbol('fastify-upgrade.protocols')
 
 /**
  * The `handler` of a route that only speaks upgraded protocols (`upgrade: {...}` without

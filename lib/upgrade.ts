@@ -7,7 +7,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BadHandshakeError, RouteBeforePluginError } from './errors.js'
 import type { Lifecycle } from './lifecycle.js'
 import { decideUpgrades, responseInProgress, serveAgain } from './node-http.js'
-import { kUpgrade, PendingUpgrade, type UpgradeRequest } from './pending-upgrade.js'
+import { PendingUpgrade, type UpgradeRequest } from './pending-upgrade.js'
+import { kUpgrade } from './symbols.js'
 import { routeSeen } from './route.js'
 
 export function createUpgradeListener (
