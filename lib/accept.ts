@@ -5,23 +5,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import type { WebSocket, WebSocketServer } from 'ws'
 import { CloseCode } from './close-codes.js'
 import { accepting, type SocketSettings, type WebSocketConnection } from './connection.js'
-import type { Handshake } from './handshake.js'
-import type { Lifecycle } from './lifecycle.js'
 import { MessageCodec, invalidMessageHandler, type MessageSchemas } from './messages.js'
 import { compileNegotiation, negotiate, type Negotiation } from './negotiate.js'
-import { resolveOperations, type ResolvedOptions, type WebSocketErrorHandler, type WebSocketRouteOptions } from './options.js'
+import { resolveOperations, type WebSocketErrorHandler, type WebSocketRouteOptions } from './options.js'
 import { retryLater, ServiceUnavailableError } from './errors.js'
 import type { RouteStats } from './stats.js'
 import type { PendingUpgrade } from './pending-upgrade.js'
+import type { RouteContext } from './route-context.js'
 
 export type SocketHandler = (this: FastifyInstance, socket: WebSocketConnection, request: FastifyRequest) => unknown
-
-/** What every upgrade route shares: the plugin's settings and machinery. */
-export interface RouteContext {
-  options: ResolvedOptions
-  handshake: Handshake
-  lifecycle: Lifecycle
-}
 
 /** A route's WebSocket side, compiled at registration. */
 export interface WebSocketRoute {

@@ -1,22 +1,17 @@
 // The plugin: reads options, wires the pieces together, decorates the instance.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { Handshake } from './handshake.js'
 import { injectWS } from './inject.js'
-import { Lifecycle } from './lifecycle.js'
 import { resolvePluginOptions, type FastifyUpgradeOptions } from './options.js'
-import { isWebSocketRequest, wrapRoute, type RouteContext } from './route.js'
+import { isWebSocketRequest, wrapRoute } from './route.js'
+import { createRouteContext } from './route-context.js'
 import { runPreClose } from './pre-close.js'
 import { createUpgradeListener, rememberReply, serveNonUpgradesAsRequests } from './upgrade.js'
 import '../types/index.js'
 
 async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgradeOptions): Promise<void> {
   const options = resolvePluginOptions(pluginOptions)
-  const context: RouteContext = {
-    options,
-    handshake: new Handshake(options.ws, options.operations.maxPayload),
-    lifecycle: new Lifecycle()
-  }
+  const context = createRouteContext(options)
 
   app.decorate('websocketServer', context.handshake.server)
   app.decorate('injectWS', injectWS)

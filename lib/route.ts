@@ -2,15 +2,14 @@
 // upgrade-aware Fastify handler. Everything before it (routing, params, schemas, hooks)
 // is Fastify's; this file only decides what a request that reaches the route gets.
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { acceptWebSocket, compileWebSocketRoute, type RouteContext, type SocketHandler, type WebSocketRoute } from './accept.js'
+import { acceptWebSocket, compileWebSocketRoute, type SocketHandler, type WebSocketRoute } from './accept.js'
+import type { RouteContext } from './route-context.js'
 import { Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, retryLater, ServerClosingError, UpgradeRequiredError } from './errors.js'
 import { chooseUpgrade, connectionRequestsUpgrade, protocolTokenPattern } from './headers.js'
 import { resolveRouteOptions } from './options.js'
 import { switchProtocol, type ProtocolHandler } from './protocol-upgrade.js'
 import type { UpgradeRequest } from './pending-upgrade.js'
 import { kProtocols, kUpgrade } from './symbols.js'
-
-export type { RouteContext } from './accept.js'
 
 type HttpHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
 

@@ -397,7 +397,6 @@ function browserTests (): void {
       await page.screenshot({ path: path.pathname })
       const png = fs.readFileSync(path)
       t.ok(png.length > 5 * 1024, `test/artifacts/${file}: ${png.length} bytes`)
-      t.same([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], `${file} is a PNG`)
       t.same([png.readUInt32BE(16), png.readUInt32BE(20)], [viewport.width, viewport.height], `${file} is ${viewport.width}x${viewport.height}`)
     }
   })

@@ -2,7 +2,7 @@
 // awaited up to closeTimeout, stragglers terminated, and nothing left keeping the process alive.
 import t from 'tap'
 import net from 'node:net'
-import { closeEvent, connect, delay, handshake, listen, parseResponse, rawExchange, runFixture, within } from './helpers.js'
+import { closeEvent, connect, delay, handshake, listen, parseResponse, runFixture, within } from './helpers.js'
 
 t.test('app.close() sends 1001 Going Away to every open connection and resolves', async (t) => {
   const { app, url } = await listen((app) => {
@@ -42,20 +42,6 @@ t.test('a peer that never completes the closing handshake is terminated after cl
   // A close frame (0x88) carrying 1001 (0x03e9) was sent before the socket was cut.
   t.equal(frame[0], 0x88)
   t.equal(frame.readUInt16BE(2), 1001)
-})
-
-t.test('an upgrade attempted while the server closes gets 503', async (t) => {
-  const { app, port } = await listen((app) => {
-    app.get('/ws', { websocket: true }, () => {})
-  }, { closeTimeout: 500 })
-  const deaf = await deafClient(port, '/ws')
-  const closing = app.close()
-  await delay(50)
-  const response = await rawExchange(port, handshake('/ws'))
-  t.equal(response.status, 503)
-  t.ok(response.closedByServer)
-  await closing
-  await deaf.ended
 })
 
 t.test('a request still in its hooks at close is answered 503 when it reaches the route', async (t) => {
