@@ -6,7 +6,7 @@ import { resolvePluginOptions, type FastifyUpgradeOptions } from './options.js'
 import { isWebSocketRequest, wrapRoute } from './route.js'
 import { createRouteContext } from './route-context.js'
 import { runPreClose } from './pre-close.js'
-import { createUpgradeListener, rememberReply, serveNonUpgradesAsRequests } from './upgrade.js'
+import { createUpgradeListener, rememberReply, serveNonUpgradesAsRequests } from './upgrade-listener.js'
 import '../types/index.js'
 
 async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgradeOptions): Promise<void> {
@@ -51,7 +51,7 @@ export default fp(fastifyUpgrade, { fastify: '5.x', name: 'fastify-upgrade' })
 
 export { CloseCode } from './close-codes.js'
 export { upgradeRequired } from './route.js'
-export type { ProtocolHandler } from './protocol-upgrade.js'
+export type { ProtocolHandler } from './other-protocols.js'
 export type { WebSocketStats } from './stats.js'
 export type { RateLimit } from './rate-limit.js'
 export type { AllowedOrigins } from './origin.js'

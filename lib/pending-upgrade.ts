@@ -98,7 +98,7 @@ export class PendingUpgrade {
 
   /**
    * Stops owning the socket without answering: Node serves the request as an ordinary
-   * one (see upgrade.ts).
+   * one (see upgrade-listener.ts).
    */
   release (): void {
     this.#release()

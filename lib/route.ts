@@ -7,7 +7,7 @@ import type { RouteContext } from './route-context.js'
 import { Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, retryLater, ServerClosingError, UpgradeRequiredError } from './errors.js'
 import { chooseUpgrade, connectionRequestsUpgrade, protocolTokenPattern } from './headers.js'
 import { resolveRouteOptions } from './options.js'
-import { switchProtocol, type ProtocolHandler } from './protocol-upgrade.js'
+import { switchProtocol, type ProtocolHandler } from './other-protocols.js'
 import type { UpgradeRequest } from './pending-upgrade.js'
 import { kProtocols, kUpgrade } from './symbols.js'
 
@@ -160,7 +160,7 @@ function requireUpgrade (upgradeHeader: string): HttpHandler {
 /**
  * RFC 9110 section 7.8: only an HTTP/1.1 request with `Connection: upgrade` can switch,
  * to the first protocol of its `Upgrade` list that the route speaks. Anything else is
- * served as if the Upgrade header were absent. (upgrade.ts only lets body-less GETs here.)
+ * served as if the Upgrade header were absent. (Only body-less GETs get here: see mayUpgrade in upgrade-listener.ts.)
  */
 function requestedProtocol (request: FastifyRequest, route: RouteProtocols): string | undefined {
   const raw = request.raw

@@ -1,7 +1,7 @@
 // The plugin's private symbols, gathered in one place (as Fastify core does): what each
 // marks, and which file reads it.
 
-/** On an upgrade request: its PendingUpgrade until the socket is claimed (pending-upgrade.ts, route.ts, upgrade.ts). */
+/** On an upgrade request: its PendingUpgrade until the socket is claimed (pending-upgrade.ts, route.ts, upgrade-listener.ts). */
 export const kUpgrade = Symbol('fastify-upgrade.upgrade')
 
 /** On an upgrade socket and its response: the PendingUpgrade that owns them (pending-upgrade.ts). */
