@@ -11,7 +11,8 @@ async function noSocketsLeft (app: import('fastify').FastifyInstance): Promise<v
 
 t.test('20,000 connect/disconnect cycles leave the heap within 5 % of its baseline and no socket open', async (t) => {
   // --expose-gc for the heap measurement.
-  const { code, output } = await runFixture('churn.ts', ['20000'], ['--expose-gc'], 120_000)
+  // Within tap's 60 s per-file timeout, so a hang fails here with the child's output, not as a file timeout.
+  const { code, output } = await runFixture('churn.ts', ['20000'], ['--expose-gc'], 50_000)
   t.equal(code, 0, output)
   const result = JSON.parse(output.trim().split('\n').at(-1) as string) as { cycles: number, seconds: number, baseline: number, after: number, openSockets: number, open: number, closes: Record<string, number> }
   t.equal(result.openSockets, 0, 'no TCP socket left on the server')

@@ -1,7 +1,7 @@
 // The seed semantics over raw TCP: when a 101 is sent, when the Upgrade header is
 // ignored, when 426 is required, and how broken handshakes are answered.
 import t from 'tap'
-import { connect, handshake, listen, nextMessage, rawExchange, openConnections, delay } from './helpers.js'
+import { connect, handshake, listen, nextMessage, rawExchange, openConnections, delay, within } from './helpers.js'
 
 async function seedServer () {
   return await listen((app) => {
@@ -147,7 +147,7 @@ t.test('broken WebSocket handshakes get a clear 4xx and a closed socket', async 
     t.match(JSON.parse(response.body).message, message, name)
     if (status === 426) t.equal(response.headers['sec-websocket-version'], '13', `${name}: names version 13`)
   }
-  await delay(50)
+  await within((async () => { while (await openConnections(app) > 0) await delay(10) })(), 2000, 'every refused socket to close')
   t.equal(await openConnections(app), 0, 'no socket is left open')
 })
 

@@ -49,19 +49,21 @@ t.test('a request still in its hooks at close is answered 503 when it reaches th
   const held = new Promise<void>((resolve) => { release = resolve })
   let entered: () => void = () => {}
   const inHook = new Promise<void>((resolve) => { entered = resolve })
+  let closeBegan: () => void = () => {}
+  const closing = new Promise<void>((resolve) => { closeBegan = resolve })
   const { app, port } = await listen((app) => {
     app.addHook('preHandler', async () => { entered(); await held })
     app.get('/ws', { websocket: true }, () => {})
-  }, { closeTimeout: 1000 })
+  }, { closeTimeout: 1000, preClose: async () => { closeBegan() } })
   const socket = net.connect(port, '127.0.0.1', () => { socket.write(handshake('/ws')) })
   const chunks: Buffer[] = []
   socket.on('data', (chunk) => chunks.push(chunk))
   const ended = new Promise<void>((resolve) => socket.once('close', () => { resolve() }))
   await inHook
-  const closing = app.close()
-  await delay(20)
+  const closed = app.close()
+  await within(closing, 1000, 'the shutdown to begin') // preClose runs once the plugin refuses new upgrades
   release()
-  await within(closing, 3000, 'app.close()')
+  await within(closed, 3000, 'app.close()')
   await within(ended, 1000, 'socket close')
   const response = parseResponse(Buffer.concat(chunks).toString('latin1'))
   t.equal(response.status, 503)
@@ -71,13 +73,15 @@ t.test('a request still in its hooks at close is answered 503 when it reaches th
 })
 
 t.test('a request stuck in a hook past closeTimeout is cut, and close() still resolves', async (t) => {
+  let entered: () => void = () => {}
+  const inHook = new Promise<void>((resolve) => { entered = resolve })
   const { app, port } = await listen((app) => {
-    app.addHook('onRequest', async () => { await new Promise(() => {}) })
+    app.addHook('onRequest', async () => { entered(); await new Promise(() => {}) })
     app.get('/ws', { websocket: true }, () => {})
   }, { closeTimeout: 100 })
   const socket = net.connect(port, '127.0.0.1', () => { socket.write(handshake('/ws')) })
   const ended = new Promise<void>((resolve) => socket.once('close', () => { resolve() }))
-  await delay(50)
+  await within(inHook, 2000, 'the request to be in its hook')
   await within(app.close(), 3000, 'app.close()')
   await within(ended, 1000, 'the stuck socket to be destroyed')
   t.pass('closed')
@@ -100,8 +104,8 @@ t.test('a client that resets the connection mid-handshake leaves no socket and n
   const socket = net.connect(port, '127.0.0.1', () => { socket.write(handshake('/ws')) })
   await inHook
   socket.resetAndDestroy()
-  await delay(100)
   const { openConnections, connect, nextMessage } = await import('./helpers.js')
+  await within((async () => { while (await openConnections(app) > 0) await delay(10) })(), 2000, 'the reset socket to be gone')
   t.equal(await openConnections(app), 0, 'the reset socket is gone')
   const client = await connect(`${url}/ws`)
   t.equal(await nextMessage(client), 'hello', 'the server still serves upgrades')

@@ -234,7 +234,7 @@ t.test('app.websocketStats(): connections, messages, bytes, closes and refusals'
   t.same(stats.rejectedHandshakes, { FST_UPGRADE_ORIGIN_REFUSED: 1, 'status 401': 1, 'status 404': 1 })
   a.close(4001)
   await closeEvent(a)
-  await delay(20)
+  await within((async () => { while (app.websocketStats().open > 1) await delay(5) })(), 2000, 'the server side to count the close')
   stats = app.websocketStats()
   t.equal(stats.open, 1)
   t.same(stats.closes, { 4001: 1 })

@@ -255,8 +255,9 @@ t.test('other protocols: app.close() half-closes open streams, then destroys str
   const stubborn = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => { stubborn.write(lineUpgrade('/line')) })
   t.teardown(() => stubborn.destroy())
   const stubbornEnded = new Promise<void>((resolve) => stubborn.once('end', () => { resolve() }))
+  const stubbornUpgraded = new Promise<void>((resolve) => stubborn.once('data', () => { resolve() }))
   stubborn.on('data', () => {})
-  await delay(100)
+  await within(stubbornUpgraded, 2000, 'the stubborn client\'s 101')
   // app.close() resolves only once the HTTP server has no socket left, stubborn included.
   await within(app.close(), 3000, 'app.close()')
   await within(polite.ended, 1000, 'the polite client to see the end')
