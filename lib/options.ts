@@ -59,11 +59,12 @@ export interface OperationalOptions {
 }
 
 /**
- * ws server options, less those that would make ws own the HTTP server or the path, and
+ * ws server options, less those that would make ws own the HTTP server or the path;
  * verifyClient: verification is Fastify's hooks' job, where it runs under the plugin's
- * limits (handshakeTimeout, maxConnections) and can answer with any HTTP response.
+ * limits (handshakeTimeout, maxConnections) and can answer with any HTTP response; and
+ * WebSocket: the socket class is the plugin's own subclass of ws' WebSocket.
  */
-export type WsServerOptions = Omit<ServerOptions, 'server' | 'port' | 'path' | 'noServer' | 'verifyClient'>
+export type WsServerOptions = Omit<ServerOptions, 'server' | 'port' | 'path' | 'noServer' | 'verifyClient' | 'WebSocket'>
 
 export interface FastifyUpgradeOptions extends OperationalOptions {
   /** Passed to ws' `WebSocketServer` (which always runs in `noServer` mode). */
@@ -220,6 +221,9 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
   }
   if ('verifyClient' in ws) {
     throw new InvalidOptionError('options.verifyClient', 'verify clients in a Fastify hook (onRequest, preValidation or preHandler): hooks run under handshakeTimeout and maxConnections and can refuse with any HTTP response')
+  }
+  if ('WebSocket' in ws) {
+    throw new InvalidOptionError('options.WebSocket', 'the socket is the plugin\'s own subclass of ws\' WebSocket (it holds, decodes and limits messages); add behaviour in the route handler instead')
   }
   checkFunction(options.errorHandler, 'errorHandler')
   checkFunction(options.preClose, 'preClose')

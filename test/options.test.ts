@@ -38,6 +38,7 @@ t.test('errorHandler and closeTimeout are checked', async (t) => {
 t.test('every option value is checked at registration, with a message naming the option', async (t) => {
   const bad: Array<[FastifyUpgradeOptions, string]> = [
     [{ options: { verifyClient: () => true } as object }, 'options.verifyClient'],
+    [{ options: { WebSocket: class {} } as object }, 'options.WebSocket'],
     [{ idleTimeout: -1 }, '"idleTimeout": must be a non-negative number'],
     [{ heartbeat: { interval: 0 } }, '"heartbeat.interval": must be a positive number'],
     [{ backpressurePolicy: 'panic' as 'close' }, '"backpressurePolicy": must be one of \'close\', \'drop\''],
