@@ -36,25 +36,46 @@ export interface Heartbeat {
 
 /** The limits and timers a route may set for itself, each with a plugin-wide default. */
 export interface OperationalOptions {
-  /** Pings and dead-peer detection; false turns them off. Default { interval: 30000, timeout: 10000 }. */
+  /**
+   * Pings and dead-peer detection: a peer whose pong is `timeout` ms late is terminated; false turns them off.
+   * @default { interval: 30000, timeout: 10000 }
+   */
   heartbeat?: Heartbeat | false
-  /** Close (1000, 'idle timeout') after this many ms without a message, ping or pong from the peer. Default 0: never. */
+  /**
+   * Close (1000, 'idle timeout') after this many ms without a message, ping or pong from the peer; 0: never.
+   * @default 0
+   */
   idleTimeout?: number
-  /** Bytes that may wait to be written before send() refuses more. Default 1 MiB. */
+  /**
+   * Bytes that may wait to be written before send() refuses more (and the backpressure policy applies).
+   * @default 1048576
+   */
   maxBackpressure?: number
-  /** Over maxBackpressure: 'close' (1008) or 'drop' the message. Default 'close'. */
+  /**
+   * Over maxBackpressure: 'close' (1008 'backpressure limit exceeded') or 'drop' the message.
+   * @default 'close'
+   */
   backpressurePolicy?: 'close' | 'drop'
-  /** Largest incoming message in bytes; larger ones close with 1009. Default 1 MiB. */
+  /**
+   * Largest incoming message in bytes, after decompression; larger ones close with 1009.
+   * @default 1048576
+   */
   maxPayload?: number
   /**
    * Decoded bytes of messages held for a handler that has not listened yet (it awaits
-   * something first); past it the connection closes with 1008 'held messages limit
-   * exceeded'. Default: the route's maxPayload.
+   * something first); past it the connection closes with 1008 'held messages limit exceeded'.
+   * @default the route's maxPayload
    */
   maxHeldBytes?: number
-  /** Open WebSocket connections allowed (plugin-wide: in all; per route: on that route). Over it: 503. Default: no limit. */
+  /**
+   * Open WebSocket connections allowed (plugin-wide: in all; per route: on that route). Over it: 503.
+   * @default Infinity
+   */
   maxConnections?: number
-  /** Incoming messages per connection: a token bucket. Default: no limit. */
+  /**
+   * Messages, pings and unsolicited pongs per connection: a token bucket; false: none.
+   * @default false
+   */
   rateLimit?: RateLimit | false
 }
 
@@ -66,43 +87,91 @@ export interface OperationalOptions {
  */
 export type WsServerOptions = Omit<ServerOptions, 'server' | 'port' | 'path' | 'noServer' | 'verifyClient' | 'WebSocket'>
 
+/**
+ * The plugin's options. Registration throws FST_UPGRADE_INVALID_OPTION (a TypeError) for
+ * an unknown name (naming the closest valid one) or a value of the wrong kind.
+ */
 export interface FastifyUpgradeOptions extends OperationalOptions {
-  /** Passed to ws' `WebSocketServer` (which always runs in `noServer` mode). */
+  /**
+   * Passed to ws' `WebSocketServer`, which always runs in `noServer` mode; `server`, `port`,
+   * `path`, `noServer`, `verifyClient` and `WebSocket` are refused.
+   * @default {}
+   */
   options?: WsServerOptions
-  /** Overrides the default: log through `request.log.error` and close with 1011. */
+  /**
+   * Receives every exception of a connection (handler, listeners, send callbacks).
+   * @default log through `request.log.error` and close with 1011 (only log if already closing)
+   */
   errorHandler?: WebSocketErrorHandler
-  /** Milliseconds `app.close()` waits for closing handshakes before terminating sockets. Default 5000. */
+  /**
+   * Milliseconds `app.close()` gives `preClose` and the closing handshakes before terminating sockets.
+   * @default 5000
+   */
   closeTimeout?: number
-  /** Default policy for messages that fail `schema.message(s)`. Default 'close'. */
+  /**
+   * What routes do with a message that fails `schema.message(s)`.
+   * @default 'close'
+   */
   onInvalidMessage?: InvalidMessagePolicy
-  /** Check `socket.send` data against `schema.send`. Default: on unless NODE_ENV is 'production'. */
+  /**
+   * Check `socket.send` data against `schema.send` (an invalid value throws FST_UPGRADE_INVALID_SEND).
+   * @default true unless NODE_ENV is 'production'
+   */
   validateSend?: boolean
-  /** Browser origins allowed to connect to every route (a route may set its own). Default: any. */
+  /**
+   * Browser origins allowed to connect to every route (a route may set its own).
+   * @default any origin
+   */
   allowedOrigins?: AllowedOrigins
-  /** Milliseconds from the upgrade request to the end of its hooks; past it, 503. Default 10000. */
+  /**
+   * Milliseconds from the upgrade request until the route takes the socket; past it, 503.
+   * @default 10000
+   */
   handshakeTimeout?: number
   /**
    * Runs at `app.close()` before the built-in shutdown (1001 to every connection), e.g. to
    * send a goodbye message: an async function, or one that calls `done`. Bounded by
    * `closeTimeout`, which covers it and the built-in shutdown together; an error is logged.
+   * @default none
    */
   preClose?: (this: FastifyInstance, done: (error?: Error) => void) => Promise<unknown> | void
 }
 
-/** Per-route settings, given as `websocket: { ... }` on the route. */
+/**
+ * Per-route settings, given as `websocket: { ... }` on the route; each operational option
+ * defaults to the plugin's. Registration throws FST_UPGRADE_INVALID_OPTION as for the plugin's.
+ */
 export interface WebSocketRouteOptions extends OperationalOptions {
+  /** @default the plugin's errorHandler */
   errorHandler?: WebSocketErrorHandler
+  /** @default the plugin's onInvalidMessage */
   onInvalidMessage?: InvalidMessagePolicy
+  /** @default the plugin's validateSend */
   validateSend?: boolean
-  /** Subprotocols this route speaks, most preferred first. */
+  /**
+   * Subprotocols this route speaks, most preferred first.
+   * @default none: ws' rule (the client's first choice) applies
+   */
   protocols?: string[]
-  /** Overrides the choice among the client's offered subprotocols. */
+  /**
+   * Overrides the choice among the client's offered subprotocols.
+   * @default the first of `protocols` that the client offers
+   */
   selectProtocol?: SelectProtocol
-  /** Refuse clients that offer no subprotocol. Default: true when `protocols` or `selectProtocol` is set. */
+  /**
+   * Refuse clients that offer no subprotocol (400 FST_UPGRADE_PROTOCOL_REQUIRED).
+   * @default true when `protocols` or `selectProtocol` is set
+   */
   requireProtocol?: boolean
-  /** permessage-deflate for this route, as ws' option of that name. Default: the plugin's `options.perMessageDeflate`, itself off by default. */
+  /**
+   * permessage-deflate for this route, as ws' option of that name.
+   * @default the plugin's `options.perMessageDeflate`, itself off
+   */
   perMessageDeflate?: boolean | PerMessageDeflateOptions
-  /** Browser origins allowed to connect to this route, instead of the plugin-wide list. */
+  /**
+   * Browser origins allowed to connect to this route, instead of the plugin-wide list.
+   * @default the plugin's allowedOrigins
+   */
   allowedOrigins?: AllowedOrigins
 }
 
