@@ -85,7 +85,7 @@ export function acceptWebSocket (
   // From here on the socket is ours, not Fastify's: no reply will be written.
   upgrade.claim(reply)
   accepting({ request, socket: upgrade.socket, settings: route.settings }, () => {
-    context.handshake.accept(route.server, request.raw, upgrade, outcome.protocol, (ws: WebSocket) => {
+    context.handshake.accept(route.server, request.raw, upgrade, outcome, (ws: WebSocket) => {
       // ws created it with the class given as its `WebSocket` option (handshake.ts).
       const connection = ws as unknown as WebSocketConnection
       lifecycle.add(connection as unknown as WebSocketConnection<never, never>)

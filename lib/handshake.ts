@@ -1,11 +1,12 @@
 // The WebSocket handshake itself, done by ws in noServer mode. ws options that must
 // differ by route (permessage-deflate) get one ws server per distinct option set, made
 // when the route is registered and shared by its connections; never one per connection.
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws'
 import { WebSocketConnection } from './connection.js'
 import { kProtocol } from './symbols.js'
 import type { WsServerOptions } from './options.js'
+import type { Accepted } from './negotiate.js'
 import type { PendingUpgrade } from './pending-upgrade.js'
 
 interface NegotiatedRequest extends IncomingMessage {
@@ -50,12 +51,17 @@ export class Handshake {
    * Answers 101 and calls `done` with the open ws socket. ws calls nothing if the
    * client hung up meanwhile; the caller's socket tracking covers that case.
    */
-  accept (server: WebSocketServer, request: IncomingMessage, upgrade: PendingUpgrade, protocol: string | false | undefined, done: (socket: WebSocket) => void): void {
-    // The route already chose WebSocket from the client's Upgrade list ("websocket/13,
-    // foo" is valid HTTP); ws only accepts the bare token, so hand it the choice.
-    request.headers.upgrade = 'websocket'
-    ;(request as NegotiatedRequest)[kProtocol] = protocol
-    server.handleUpgrade(request, upgrade.socket, upgrade.head, done)
+  accept (server: WebSocketServer, request: IncomingMessage, upgrade: PendingUpgrade, accepted: Accepted, done: (socket: WebSocket) => void): void {
+    // ws reads the handshake from request.headers, more strictly than HTTP allows: it sees
+    // a view of the request with the headers as negotiated, and the handler's request keeps
+    // the headers the client sent. The route already chose WebSocket from the client's
+    // Upgrade list ("websocket/13, foo" is valid HTTP); ws only accepts the bare token.
+    const headers: IncomingHttpHeaders = { ...request.headers, upgrade: 'websocket' }
+    headers['sec-websocket-extensions'] = accepted.extensions
+    headers['sec-websocket-protocol'] = accepted.protocols
+    const view: NegotiatedRequest = Object.create(request, { headers: { value: headers } })
+    view[kProtocol] = accepted.protocol
+    server.handleUpgrade(view, upgrade.socket, upgrade.head, done)
   }
 
   /**

@@ -44,7 +44,17 @@ export function compileNegotiation (route: WebSocketRouteOptions, pluginOrigins:
 export const maxOffers = 64
 
 /** The outcome: the subprotocol to answer with (undefined: ws decides), or why the handshake is refused. */
-export type NegotiationResult = { protocol: string | false | undefined } | { error: FastifyError, header?: [string, string] }
+export type NegotiationResult = Accepted | { error: FastifyError, header?: [string, string] }
+
+/** An accepted handshake: the subprotocol to answer with, and the offers as parsed here. */
+export interface Accepted {
+  /** undefined: ws decides (its handleProtocols, or the first offered); false: none. */
+  protocol: string | false | undefined
+  /** Sec-WebSocket-Extensions without empty elements or quotes, for ws; undefined when none. */
+  extensions: string | undefined
+  /** Sec-WebSocket-Protocol without empty elements, for ws; undefined when none. */
+  protocols: string | undefined
+}
 
 export function negotiate (request: FastifyRequest, rules: Negotiation): NegotiationResult {
   const headers = request.headers
@@ -66,17 +76,17 @@ export function negotiate (request: FastifyRequest, rules: Negotiation): Negotia
   if (offered === undefined) return { error: new BadHandshakeError('malformed Sec-WebSocket-Protocol') }
   if (offered.length > maxOffers) return { error: new BadHandshakeError(`more than ${maxOffers} subprotocols offered`) }
   // ws parses both headers again, more strictly (it refuses empty list elements and an
-  // empty header, which RFC 9110 lets a recipient skip): give it the lists as parsed here.
-  if (extensions.length > 0) headers['sec-websocket-extensions'] = formatExtensions(extensions)
-  else delete headers['sec-websocket-extensions']
-  if (offered.length > 0) headers['sec-websocket-protocol'] = offered.join(', ')
-  else delete headers['sec-websocket-protocol']
-  if (rules.select === undefined) return { protocol: undefined }
+  // empty header, which RFC 9110 lets a recipient skip): it is given the lists as parsed here.
+  const parsed = {
+    extensions: extensions.length > 0 ? formatExtensions(extensions) : undefined,
+    protocols: offered.length > 0 ? offered.join(', ') : undefined
+  }
+  if (rules.select === undefined) return { protocol: undefined, ...parsed }
   if (offered.length === 0) {
-    return rules.requireProtocol ? { error: new ProtocolRequiredError(rules.protocolList) } : { protocol: false }
+    return rules.requireProtocol ? { error: new ProtocolRequiredError(rules.protocolList) } : { protocol: false, ...parsed }
   }
   const chosen = rules.select(offered, request)
   // A selector may only pick among what was offered (RFC 6455 section 4.2.2).
-  if (typeof chosen === 'string' && offered.includes(chosen)) return { protocol: chosen }
-  return rules.requireProtocol ? { error: new UnsupportedProtocolError(rules.protocolList) } : { protocol: false }
+  if (typeof chosen === 'string' && offered.includes(chosen)) return { protocol: chosen, ...parsed }
+  return rules.requireProtocol ? { error: new UnsupportedProtocolError(rules.protocolList) } : { protocol: false, ...parsed }
 }

@@ -214,3 +214,30 @@ t.test('app.websocketServer.handleUpgrade() by the application is refused by nam
   request.headers = { host: 'localhost', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' }
   t.throws(() => { app.websocketServer.handleUpgrade(request, new PassThrough(), Buffer.alloc(0), () => {}) }, { code: 'FST_UPGRADE_INVALID_OPTION', message: /websocket: true/ })
 })
+
+t.test("the handler's request keeps the headers the client sent; ws sees them as negotiated", async (t) => {
+  const { app, port } = await listen((app) => {
+    app.get('/ws', { websocket: { protocols: ['chat'] } }, (socket, request) => {
+      const { upgrade } = request.headers
+      socket.send(JSON.stringify({ upgrade, protocols: request.headers['sec-websocket-protocol'], extensions: request.headers['sec-websocket-extensions'], chosen: socket.protocol }))
+    })
+  })
+  t.teardown(() => app.close())
+  const request = handshake('/ws', { Upgrade: 'websocket/13, foo', 'Sec-WebSocket-Protocol': 'a, , chat', 'Sec-WebSocket-Extensions': 'x-unknown, , x-other; p=1' })
+  const socket = net.connect(port, '127.0.0.1', () => { socket.write(request) })
+  t.teardown(() => socket.destroy())
+  const received = await within(new Promise<Buffer>((resolve) => {
+    let bytes = Buffer.alloc(0)
+    socket.on('data', (chunk: Buffer) => {
+      bytes = Buffer.concat([bytes, chunk])
+      const end = bytes.indexOf('\r\n\r\n')
+      if (end !== -1 && bytes.length > end + 6) resolve(bytes)
+    })
+  }), 2000, 'the 101 and the message')
+  const head = received.subarray(0, received.indexOf('\r\n\r\n')).toString('latin1')
+  t.match(head, /^HTTP\/1\.1 101 /)
+  t.match(head, /\r\nSec-WebSocket-Protocol: chat/i)
+  const frame = received.subarray(received.indexOf('\r\n\r\n') + 4)
+  const payload = frame.subarray(2, 2 + (frame[1] as number)).toString()
+  t.same(JSON.parse(payload), { upgrade: 'websocket/13, foo', protocols: 'a, , chat', extensions: 'x-unknown, , x-other; p=1', chosen: 'chat' })
+})
