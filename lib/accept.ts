@@ -4,30 +4,30 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { WebSocket, WebSocketServer } from 'ws'
 import { CloseCode } from './close-codes.js'
-import { accepting, type SocketSettings, type WebSocketConnection } from './connection.js'
-import { MessageCodec, invalidMessageHandler, type MessageSchemas } from './messages.js'
+import { accepting, type AnyWebSocketConnection, type SocketSettings, type WebSocketConnection } from './connection.js'
+import { MessageCodec, invalidMessageHandler } from './messages.js'
 import { compileNegotiation, negotiate, type Negotiation } from './negotiate.js'
 import { resolveOperations, type WebSocketErrorHandler, type WebSocketRouteOptions } from './options.js'
 import { retryLater, ServiceUnavailableError } from './errors.js'
 import type { RouteStats } from './stats.js'
 import type { PendingUpgrade } from './pending-upgrade.js'
 import type { RouteContext } from './route-context.js'
-
-export type SocketHandler = (this: FastifyInstance, socket: WebSocketConnection, request: FastifyRequest) => unknown
+import type { WebSocketHandler } from '../types/index.js'
 
 /** A route's WebSocket side, compiled at registration. */
 export interface WebSocketRoute {
-  handler: SocketHandler
+  handler: WebSocketHandler
   settings: SocketSettings
   negotiation: Negotiation
   server: WebSocketServer
   maxConnections: number
+  /** The route's counters and open connections. */
   stats: RouteStats
 }
 
-export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSocketRouteOptions, handler: SocketHandler, context: RouteContext): WebSocketRoute {
+export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSocketRouteOptions, handler: WebSocketHandler, context: RouteContext): WebSocketRoute {
   const plugin = context.options
-  const codec = new MessageCodec((route.schema ?? {}) as MessageSchemas, route.url)
+  const codec = new MessageCodec(route.schema ?? {}, route.url)
   const onError = routeOptions.errorHandler ?? plugin.errorHandler ?? closeWithInternalError
   const validateSend = routeOptions.validateSend ?? plugin.validateSend
   const sends = route.schema?.send !== undefined
@@ -57,7 +57,7 @@ export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSoc
       timer: lifecycle.timer,
       stats: lifecycle.stats,
       routeStats,
-      closed: lifecycle.closed
+      lifecycle
     },
     negotiation: compileNegotiation(routeOptions, plugin.allowedOrigins, route.url),
     server: context.handshake.serverFor({ perMessageDeflate: routeOptions.perMessageDeflate, maxPayload: operations.maxPayload })
@@ -73,7 +73,7 @@ export function acceptWebSocket (
   context: RouteContext
 ): void {
   const lifecycle = context.lifecycle
-  if (lifecycle.open.size >= context.options.operations.maxConnections || route.stats.open >= route.maxConnections) {
+  if (route.stats.connections.size >= route.maxConnections || lifecycle.openCount() >= context.options.operations.maxConnections) {
     upgrade.refuse(new ServiceUnavailableError('too many connections'), retryLater)
     return
   }
@@ -88,13 +88,13 @@ export function acceptWebSocket (
     context.handshake.accept(route.server, request.raw, upgrade, outcome, (ws: WebSocket) => {
       // ws created it with the class given as its `WebSocket` option (handshake.ts).
       const connection = ws as unknown as WebSocketConnection
-      lifecycle.add(connection as unknown as WebSocketConnection<never, never>)
+      lifecycle.add(connection, route.stats)
       runHandler(instance, route.handler, connection, request)
     })
   })
 }
 
-function runHandler (instance: FastifyInstance, handler: SocketHandler, connection: WebSocketConnection, request: FastifyRequest): void {
+function runHandler (instance: FastifyInstance, handler: WebSocketHandler, connection: WebSocketConnection, request: FastifyRequest): void {
   let result: unknown
   try {
     result = handler.call(instance, connection, request)
@@ -129,7 +129,7 @@ function guarded (onError: WebSocketErrorHandler): WebSocketErrorHandler {
 }
 
 /** The default error policy: log through the request's logger and close this connection only. */
-function closeWithInternalError (error: unknown, socket: WebSocketConnection<never, never>, request: FastifyRequest): void {
+function closeWithInternalError (error: unknown, socket: AnyWebSocketConnection, request: FastifyRequest): void {
   request.log.error({ err: error }, 'websocket handler failed')
   socket.close(CloseCode.InternalError, 'internal error')
 }

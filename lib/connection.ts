@@ -9,7 +9,8 @@ import { WebSocket as WsSocket, type RawData } from 'ws'
 import type { FastifyRequest } from 'fastify'
 import { CloseCode } from './close-codes.js'
 import { InvalidOptionError, InvalidSendError } from './errors.js'
-import type { HeartbeatTimer } from './heartbeat.js'
+import type { HeartbeatTimer, Ticking } from './heartbeat.js'
+import type { Lifecycle } from './lifecycle.js'
 import { InvalidMessage, type InvalidMessageHandler, type MessageCodec } from './messages.js'
 import { TokenBucket, type RateLimit } from './rate-limit.js'
 import type { CountingSocket, RouteStats, Stats } from './stats.js'
@@ -32,8 +33,6 @@ export interface ConnectionEvents<Message extends unknown[]> {
 /** Per-message-type events of a `schema.messages` route: `say: [message: SayMessage]`. */
 export type TaggedEvents<Tagged> = { [Type in keyof Tagged]: [message: Tagged[Type]] }
 
-type AnyConnection = WebSocketConnection<never, never, never>
-
 /** Everything a connection needs from its route, built once when the route is registered. */
 export interface SocketSettings {
   /** Decodes and checks incoming messages; undefined keeps ws' raw (data, isBinary). */
@@ -42,8 +41,8 @@ export interface SocketSettings {
   sendChecker: MessageCodec | undefined
   /** schema.send is declared: send() JSON-encodes what is not binary. */
   encodesJson: boolean
-  onInvalidMessage: InvalidMessageHandler<AnyConnection, FastifyRequest>
-  onError: (error: unknown, socket: AnyConnection, request: FastifyRequest) => void
+  onInvalidMessage: InvalidMessageHandler<AnyWebSocketConnection, FastifyRequest>
+  onError: (error: unknown, socket: AnyWebSocketConnection, request: FastifyRequest) => void
   url: string
   /** Ping every `interval` ms; terminate a peer whose pong is `timeout` ms late. */
   heartbeat: { interval: number, timeout: number } | undefined
@@ -58,8 +57,8 @@ export interface SocketSettings {
   timer: HeartbeatTimer
   stats: Stats
   routeStats: RouteStats
-  /** Tells the plugin's lifecycle that this connection is gone. */
-  closed: (connection: AnyConnection) => void
+  /** Told when this connection closes. */
+  lifecycle: Lifecycle
 }
 
 /** What a connection is created with: ws calls the constructor itself, inside handleUpgrade. */
@@ -86,8 +85,8 @@ export function accepting (context: Accepting, handshake: () => void): void {
 }
 
 // Shared functions, defined in the class' static block (they reach its private members).
-let onNewListener: (this: AnyConnection, event: string | symbol) => void
-let flush: (connection: AnyConnection) => void
+let onNewListener: (this: WebSocketConnection<never, never, never>, event: string | symbol) => void
+let flush: (connection: WebSocketConnection<never, never, never>) => void
 
 const emit = EventEmitter.prototype.emit
 const wsSend = WsSocket.prototype.send
@@ -122,11 +121,34 @@ export interface SendOptions {
 
 type SendCallback = (error?: Error) => void
 
+/**
+ * Any route's socket, whatever its message schemas: what error handlers, invalid-message
+ * policies and the plugin's own bookkeeping receive. Every route's socket is one. It can
+ * send (checked against the route's `schema.send` at run time, as always), close and
+ * read state; its events are typed on the route's own socket type.
+ */
+export interface AnyWebSocketConnection extends WebSocketMembers {
+  /** The Fastify request that was upgraded. */
+  readonly request: FastifyRequest
+  /** As the route socket's `send`: the value must match the route's `schema.send` (checked at run time). */
+  send (data: unknown, callback?: SendCallback): boolean
+  send (data: unknown, options: SendOptions, callback?: SendCallback): boolean
+  /** Sends data as is, past schema.send. */
+  sendRaw (data: RawSendData, callback?: SendCallback): boolean
+  sendRaw (data: RawSendData, options: SendOptions, callback?: SendCallback): boolean
+}
+
+/** What the plugin's lifecycle and shared timer use of an open connection. */
+export interface OpenConnection extends AnyWebSocketConnection, Ticking {
+  /** The wire counters of the underlying socket, for stats. */
+  readonly wire: CountingSocket
+}
+
 export class WebSocketConnection<
   Message extends unknown[] = RawMessage,
   Send = RawSendData,
   Tagged = Record<never, never>
-> extends TypedWebSocketBase<Message, Tagged> {
+> extends TypedWebSocketBase<Message, Tagged> implements OpenConnection {
   /** The Fastify request that was upgraded. */
   readonly request: FastifyRequest
 
@@ -162,7 +184,6 @@ export class WebSocketConnection<
     this.#lastSeenAt = now
     this.#nextPingAt = now + (settings.heartbeat?.interval ?? 0)
     this.#bucket = settings.rateLimit === undefined ? undefined : new TokenBucket(settings.rateLimit, this.#openedAt)
-    settings.routeStats.open++
     request.log.debug({ route: settings.url }, 'websocket open')
     // 'newListener' is EventEmitter's own event, outside the typed event map.
     ;(this as EventEmitter).on('newListener', onNewListener)
@@ -197,6 +218,7 @@ export class WebSocketConnection<
    * invalid value throws FST_UPGRADE_INVALID_SEND and nothing is sent) and JSON-encoded,
    * unless it is binary. Returns false when the message was not sent because more than
    * `maxBackpressure` bytes are still waiting (then the backpressure policy applies).
+   * @throws FST_UPGRADE_INVALID_SEND (InvalidSendError) when the value fails schema.send; nothing is sent
    */
   send (data: Send, callback?: SendCallback): boolean
   send (data: Send, options: SendOptions, callback?: SendCallback): boolean
@@ -275,7 +297,7 @@ export class WebSocketConnection<
 
   /** Reports an error thrown by the handler or a listener; closes only this connection. */
   fail (error: unknown): void {
-    this.#settings.onError(error, this as unknown as AnyConnection, this.request)
+    this.#settings.onError(error, this, this.request)
   }
 
   #deliver (data: RawData, isBinary: boolean): void {
@@ -318,7 +340,7 @@ export class WebSocketConnection<
     this.#settings.routeStats.invalidMessages++
     const level = this.#invalidMessages++ === 0 ? 'info' : 'debug'
     this.request.log[level]({ route: this.#settings.url, path: invalid.path, code: invalid.code }, 'invalid websocket message')
-    this.#settings.onInvalidMessage(invalid, this as unknown as AnyConnection, this.request)
+    this.#settings.onInvalidMessage(invalid, this, this.request)
   }
 
   #onMessage (data: RawData, isBinary: boolean): void {
@@ -371,7 +393,7 @@ export class WebSocketConnection<
     this.request.log.info({ route: this.#settings.url, reason }, 'websocket closed by a limit')
     this.close(CloseCode.PolicyViolation, reason)
     // Rare: a timer here costs nothing on connections that keep to their limits.
-    setTimeout(terminateSocket, policyCloseGrace, this as unknown as AnyConnection).unref()
+    setTimeout(terminateSocket, policyCloseGrace, this).unref()
   }
 
   #onNewListener (event: string | symbol): void {
@@ -400,9 +422,8 @@ export class WebSocketConnection<
   #onClose (code: number, reason: Buffer): void {
     this.#held = null
     const settings = this.#settings
-    settings.routeStats.open--
     settings.stats.closed(code, this.#socket)
-    settings.closed(this as unknown as AnyConnection)
+    settings.lifecycle.closed(this, settings.routeStats)
     this.request.log.debug({ route: settings.url, code, durationMs: Date.now() - this.#openedAt }, 'websocket closed')
     this.#emitGuarded('close', code, reason.toString())
   }
@@ -455,6 +476,6 @@ function asBuffer (data: RawData): Buffer {
   return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
 }
 
-function terminateSocket (socket: AnyConnection): void {
+function terminateSocket (socket: AnyWebSocketConnection): void {
   socket.terminate()
 }

@@ -13,14 +13,21 @@ const finest = 5
 const coarsest = 1000
 
 export class HeartbeatTimer {
-  /** Milliseconds since the epoch at the last tick (set again when the timer starts). */
-  now = Date.now()
+  #now = Date.now()
   #resolution = coarsest
   #timer: NodeJS.Timeout | undefined
-  readonly #connections: ReadonlySet<Ticking>
+  readonly #connections: Iterable<Ticking>
 
-  constructor (connections: ReadonlySet<Ticking>) {
+  constructor (connections: Iterable<Ticking>) {
     this.#connections = connections
+  }
+
+  /**
+   * Milliseconds since the epoch at the last tick; the exact time while the timer is
+   * stopped (its last tick may be long past when a first connection opens again).
+   */
+  get now (): number {
+    return this.#timer === undefined ? Date.now() : this.#now
   }
 
   /**
@@ -32,10 +39,13 @@ export class HeartbeatTimer {
     this.#resolution = Math.min(this.#resolution, Math.max(finest, Math.min(coarsest, Math.floor(ms / 4))))
   }
 
-  /** Starts ticking (when the first connection opens). The timer never keeps the process alive. */
+  /**
+   * Starts ticking, if it is not already (a connection opened). It stops by itself at the
+   * first tick that finds no connection. It never keeps the process alive.
+   */
   start (): void {
-    this.now = Date.now()
-    clearInterval(this.#timer)
+    if (this.#timer !== undefined) return
+    this.#now = Date.now()
     this.#timer = setInterval(this.#tick, this.#resolution)
     this.#timer.unref()
   }
@@ -46,7 +56,12 @@ export class HeartbeatTimer {
   }
 
   #tick = (): void => {
-    const now = this.now = Date.now()
-    for (const connection of this.#connections) connection.tick(now)
+    const now = this.#now = Date.now()
+    let ticked = false
+    for (const connection of this.#connections) {
+      ticked = true
+      connection.tick(now)
+    }
+    if (!ticked) this.stop()
   }
 }

@@ -15,9 +15,7 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
 
   app.decorate('websocketServer', context.handshake.server)
   app.decorate('injectWS', injectWS)
-  app.decorate('websocketStats', () => context.lifecycle.stats.snapshot(
-    Array.from(context.lifecycle.open, (connection) => connection.wire)
-  ))
+  app.decorate('websocketStats', () => context.lifecycle.stats.snapshot())
   // A getter on the request prototype: right in hooks added before the plugin too, and
   // nothing stored per request.
   app.decorateRequest('ws', { getter: isWebSocketRequest })
@@ -51,12 +49,11 @@ export default fp(fastifyUpgrade, { fastify: '5.x', name: 'fastify-upgrade' })
 
 export { CloseCode } from './close-codes.js'
 export { upgradeRequired } from './route.js'
-export type { ProtocolHandler } from './other-protocols.js'
 export type { WebSocketStats } from './stats.js'
 export type { RateLimit } from './rate-limit.js'
 export type { AllowedOrigins } from './origin.js'
 export { WebSocketConnection } from './connection.js'
-export type { RawMessage, RawSendData, ConnectionEvents } from './connection.js'
+export type { AnyWebSocketConnection, RawMessage, RawSendData, ConnectionEvents, SendOptions } from './connection.js'
 export { InvalidMessage } from './messages.js'
 export type { InvalidMessageCode, InvalidMessageReply } from './messages.js'
 export type { FastifyUpgradeOptions, WebSocketRouteOptions, WebSocketErrorHandler, WsServerOptions, InvalidMessagePolicy, SelectProtocol, Heartbeat, OperationalOptions } from './options.js'

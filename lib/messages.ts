@@ -10,6 +10,9 @@ import ajvFormats from 'ajv-formats'
 import secureJson from 'secure-json-parse'
 import { CloseCode } from './close-codes.js'
 import { InvalidOptionError } from './errors.js'
+import type { FastifySchema } from 'fastify'
+// The FastifySchema augmentation (message, messages, discriminator, send).
+import type {} from '../types/index.js'
 
 /** Why an incoming message was refused; what `onInvalidMessage` receives. */
 export class InvalidMessage {
@@ -35,12 +38,11 @@ export type InvalidMessageCode =
  * The message-related part of a route's `schema`. Each schema is a TypeBox 0.34 schema, a
  * TypeBox 1.x schema or a plain JSON Schema object; anything else is refused at registration.
  */
-export interface MessageSchemas {
-  message?: unknown
-  messages?: Record<string, unknown>
-  discriminator?: string
-  send?: unknown
-}
+/**
+ * The message schemas of a route, as types/index.ts declares them on FastifySchema (one
+ * declaration). JavaScript callers may put anything there: each value is still checked.
+ */
+export type MessageSchemas = Pick<FastifySchema, 'message' | 'messages' | 'discriminator' | 'send'>
 
 // Events the socket emits itself; a message type may not take one of these names.
 const reservedEvents = new Set(['message', 'close', 'error', 'ping', 'pong', 'newListener', 'removeListener'])
@@ -363,10 +365,9 @@ const replyOnInvalid: InvalidMessageHandler = (invalid, socket) => {
 const ignoreInvalid: InvalidMessageHandler = () => {}
 
 /** Turns the `onInvalidMessage` option into the function a connection calls. */
-export function invalidMessageHandler<Socket, Request> (
+export function invalidMessageHandler<Socket extends PolicySocket, Request> (
   policy: 'close' | 'reply' | 'ignore' | InvalidMessageHandler<Socket, Request>
 ): InvalidMessageHandler<Socket, Request> {
   if (typeof policy === 'function') return policy
-  const handler = policy === 'close' ? closeOnInvalid : policy === 'reply' ? replyOnInvalid : ignoreInvalid
-  return handler as unknown as InvalidMessageHandler<Socket, Request>
+  return policy === 'close' ? closeOnInvalid : policy === 'reply' ? replyOnInvalid : ignoreInvalid
 }

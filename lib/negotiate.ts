@@ -3,9 +3,9 @@
 // touches the socket.
 import type { FastifyRequest } from 'fastify'
 import type { FastifyError } from '@fastify/error'
-import { BadHandshakeError, InvalidOptionError, OriginRefusedError, ProtocolRequiredError, UnsupportedProtocolError, UnsupportedVersionError } from './errors.js'
+import { BadHandshakeError, OriginRefusedError, ProtocolRequiredError, UnsupportedProtocolError, UnsupportedVersionError } from './errors.js'
 import { formatExtensions, parseExtensions } from './extensions.js'
-import { tokenPattern, webSocketHandshakeProblem } from './headers.js'
+import { webSocketHandshakeProblem } from './headers.js'
 import { originCheck, type AllowedOrigins, type OriginCheck } from './origin.js'
 import type { SelectProtocol, WebSocketRouteOptions } from './options.js'
 import { parseSubprotocols, selectSubprotocol } from './subprotocol.js'
@@ -23,11 +23,6 @@ export interface Negotiation {
 export function compileNegotiation (route: WebSocketRouteOptions, pluginOrigins: AllowedOrigins | undefined, url: string): Negotiation {
   const allowed = route.allowedOrigins ?? pluginOrigins
   const protocols = route.protocols
-  for (const protocol of protocols ?? []) {
-    if (typeof protocol !== 'string' || !tokenPattern.test(protocol)) {
-      throw new InvalidOptionError(`websocket (route ${url}).protocols`, `"${String(protocol)}" is not a valid subprotocol name`)
-    }
-  }
   const select = route.selectProtocol ?? (protocols === undefined ? undefined : (offered: string[]) => selectSubprotocol(offered, protocols))
   return {
     checkOrigin: allowed === undefined ? undefined : originCheck(allowed, `allowedOrigins (route ${url})`),

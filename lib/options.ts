@@ -2,7 +2,8 @@
 import type { PerMessageDeflateOptions, ServerOptions } from 'ws'
 import type { FastifyInstance, FastifyRequest, RegisterOptions } from 'fastify'
 import { InvalidOptionError } from './errors.js'
-import type { WebSocketConnection } from './connection.js'
+import { tokenPattern } from './headers.js'
+import type { AnyWebSocketConnection } from './connection.js'
 import type { InvalidMessage } from './messages.js'
 import type { AllowedOrigins } from './origin.js'
 import type { RateLimit } from './rate-limit.js'
@@ -10,7 +11,7 @@ import type { RateLimit } from './rate-limit.js'
 /** Decides what happens when a handler or a message listener throws. */
 export type WebSocketErrorHandler = (
   error: unknown,
-  socket: WebSocketConnection<never, never>,
+  socket: AnyWebSocketConnection,
   request: FastifyRequest
 ) => void
 
@@ -23,7 +24,7 @@ export type InvalidMessagePolicy =
   | 'close'
   | 'reply'
   | 'ignore'
-  | ((error: InvalidMessage, socket: WebSocketConnection<never, never>, request: FastifyRequest) => void)
+  | ((error: InvalidMessage, socket: AnyWebSocketConnection, request: FastifyRequest) => void)
 
 /** Picks the subprotocol from the client's offer; undefined or false refuses the handshake. */
 export type SelectProtocol = (offered: string[], request: FastifyRequest) => string | false | undefined
@@ -88,7 +89,8 @@ export interface OperationalOptions {
 export type WsServerOptions = Omit<ServerOptions, 'server' | 'port' | 'path' | 'noServer' | 'verifyClient' | 'WebSocket'>
 
 /**
- * The plugin's options. Registration throws FST_UPGRADE_INVALID_OPTION (a TypeError) for
+ * The plugin's options.
+ * @throws FST_UPGRADE_INVALID_OPTION (a TypeError), at registration, for
  * an unknown name (naming the closest valid one) or a value of the wrong kind.
  */
 export interface FastifyUpgradeOptions extends OperationalOptions {
@@ -353,6 +355,11 @@ export function resolveRouteOptions (value: unknown, url: string): WebSocketRout
   checkType(route.requireProtocol, 'boolean', `${where}requireProtocol`)
   if (route.protocols !== undefined && (!Array.isArray(route.protocols) || route.protocols.length === 0)) {
     throw new InvalidOptionError(`${where}protocols`, 'must be a non-empty list of subprotocol names')
+  }
+  for (const protocol of route.protocols ?? []) {
+    if (typeof protocol !== 'string' || !tokenPattern.test(protocol)) {
+      throw new InvalidOptionError(`${where}protocols`, `"${String(protocol)}" is not a valid subprotocol name`)
+    }
   }
   checkMessageOptions(route, where)
   return route

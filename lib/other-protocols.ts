@@ -5,9 +5,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Lifecycle } from './lifecycle.js'
 import type { PendingUpgrade } from './pending-upgrade.js'
-
-/** Serves one upgraded protocol on the raw stream; `this` is the route's instance. */
-export type ProtocolHandler = (this: FastifyInstance, stream: Duplex, request: FastifyRequest) => unknown
+import type { ProtocolUpgradeHandler } from '../types/index.js'
 
 export function switchProtocol (
   instance: FastifyInstance,
@@ -15,7 +13,7 @@ export function switchProtocol (
   reply: FastifyReply,
   upgrade: PendingUpgrade,
   protocol: string,
-  handler: ProtocolHandler,
+  handler: ProtocolUpgradeHandler,
   lifecycle: Lifecycle
 ): void {
   const { socket, head } = upgrade

@@ -2,13 +2,14 @@
 // upgrade-aware Fastify handler. Everything before it (routing, params, schemas, hooks)
 // is Fastify's; this file only decides what a request that reaches the route gets.
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { acceptWebSocket, compileWebSocketRoute, type SocketHandler, type WebSocketRoute } from './accept.js'
+import { acceptWebSocket, compileWebSocketRoute, type WebSocketRoute } from './accept.js'
 import type { RouteContext } from './route-context.js'
 import { Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, retryLater, ServerClosingError, UpgradeRequiredError } from './errors.js'
 import { chooseUpgrade, connectionRequestsUpgrade, protocolTokenPattern } from './headers.js'
 import { resolveRouteOptions } from './options.js'
-import { switchProtocol, type ProtocolHandler } from './other-protocols.js'
+import { switchProtocol, } from './other-protocols.js'
 import type { UpgradeRequest } from './pending-upgrade.js'
+import type { ProtocolUpgradeHandler, WebSocketHandler } from '../types/index.js'
 import { kProtocols, kUpgrade } from './symbols.js'
 
 type HttpHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
@@ -68,7 +69,7 @@ export function wrapRoute (route: RouteOptions, context: RouteContext): void {
     return
   }
   const webSocketRoute: WebSocketRoute | undefined = speaksWebSocket
-    ? compileWebSocketRoute(route, routeOptions, (wsHandler ?? route.handler) as unknown as SocketHandler, context)
+    ? compileWebSocketRoute(route, routeOptions, (wsHandler ?? route.handler) as unknown as WebSocketHandler, context)
     : undefined
 
   route.handler = function upgradeAwareHandler (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
@@ -81,7 +82,7 @@ export function wrapRoute (route: RouteOptions, context: RouteContext): void {
       return
     }
     if (protocol === 'websocket') acceptWebSocket(this, request, reply, pending, webSocketRoute as WebSocketRoute, context)
-    else switchProtocol(this, request, reply, pending, protocol, others.handlers.get(protocol) as ProtocolHandler, context.lifecycle)
+    else switchProtocol(this, request, reply, pending, protocol, others.handlers.get(protocol) as ProtocolUpgradeHandler, context.lifecycle)
   }
 }
 
@@ -126,8 +127,8 @@ function isAutomaticHead (route: RouteOptions): boolean {
 }
 
 /** `upgrade: { 'name/version': handler }`, checked once: token syntax and handler type. */
-function compileProtocols (value: unknown, url: string): { handlers: Map<string, ProtocolHandler>, tokens: Map<string, string> } {
-  const handlers = new Map<string, ProtocolHandler>()
+function compileProtocols (value: unknown, url: string): { handlers: Map<string, ProtocolUpgradeHandler>, tokens: Map<string, string> } {
+  const handlers = new Map<string, ProtocolUpgradeHandler>()
   const tokens = new Map<string, string>()
   if (value === undefined) return { handlers, tokens }
   if (typeof value !== 'object' || value === null) throw new InvalidOptionError(`upgrade (route ${url})`, 'must map protocol names to handlers')
@@ -136,7 +137,7 @@ function compileProtocols (value: unknown, url: string): { handlers: Map<string,
       throw new InvalidOptionError(`upgrade (route ${url})`, `"${protocol}" is not a protocol token other than websocket (use the websocket option)`)
     }
     if (typeof handler !== 'function') throw new InvalidOptionError(`upgrade['${protocol}'] (route ${url})`, 'must be a function')
-    handlers.set(protocol, handler as ProtocolHandler)
+    handlers.set(protocol, handler as ProtocolUpgradeHandler)
     tokens.set(protocol.toLowerCase(), protocol)
   }
   return { handlers, tokens }

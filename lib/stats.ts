@@ -1,9 +1,11 @@
+import type { OpenConnection } from './connection.js'
+
 // Counters for app.websocketStats(). The per-message path only increments integers on
 // an object it already holds; bytes come from the sockets' own counters when asked.
 
-/** Counters of one route. */
+/** Counters of one route, and its open connections (the plugin's one record of them). */
 export class RouteStats {
-  open = 0
+  readonly connections = new Set<OpenConnection>()
   messagesIn = 0
   messagesOut = 0
   invalidMessages = 0
@@ -60,7 +62,12 @@ export class Stats {
     this.#rejected.set(reason, (this.#rejected.get(reason) ?? 0) + 1)
   }
 
-  snapshot (openSockets: Iterable<CountingSocket>): WebSocketStats {
+  /** Every route's record (routes with the same URL share one). */
+  routes (): IterableIterator<RouteStats> {
+    return this.#routes.values()
+  }
+
+  snapshot (): WebSocketStats {
     const stats: WebSocketStats = {
       open: 0,
       routes: {},
@@ -74,16 +81,17 @@ export class Stats {
       rejectedHandshakes: Object.fromEntries(this.#rejected)
     }
     for (const [url, route] of this.#routes) {
-      stats.routes[url] = { ...route }
-      stats.open += route.open
+      const { connections, messagesIn, messagesOut, invalidMessages, droppedMessages } = route
+      stats.routes[url] = { open: connections.size, messagesIn, messagesOut, invalidMessages, droppedMessages }
+      stats.open += connections.size
+      for (const { wire } of connections) {
+        stats.bytesIn += wire.bytesRead
+        stats.bytesOut += wire.bytesWritten
+      }
       stats.messagesIn += route.messagesIn
       stats.messagesOut += route.messagesOut
       stats.invalidMessages += route.invalidMessages
       stats.droppedMessages += route.droppedMessages
-    }
-    for (const socket of openSockets) {
-      stats.bytesIn += socket.bytesRead
-      stats.bytesOut += socket.bytesWritten
     }
     return stats
   }

@@ -273,3 +273,25 @@ t.test('operational options are checked', async (t) => {
   await app.close()
   void track
 })
+
+t.test('idleTimeout after every connection had closed: a new connection gets its full idle time', async (t) => {
+  // The shared timer stops when the last connection closes; a connection opened later must
+  // not read the clock of the timer's last tick (which would make it idle at once).
+  const idleTimeout = 300
+  const { app, url } = await listen((app) => {
+    app.get('/ws', { websocket: { idleTimeout, heartbeat: false } }, () => {})
+  })
+  t.teardown(() => app.close())
+  const first = await connect(`${url}/ws`)
+  first.close()
+  await closeEvent(first)
+  await within((async () => { while (app.websocketStats().open > 0) await delay(10) })(), 2000, 'the server side to close')
+  // Longer than idleTimeout with no connection: the timer's last reading is now stale.
+  await delay(idleTimeout * 2)
+  const second = await connect(`${url}/ws`)
+  const opened = Date.now()
+  const { code, reason } = await closeEvent(second)
+  const lived = Date.now() - opened
+  t.same({ code, reason }, { code: 1000, reason: 'idle timeout' })
+  t.ok(lived >= idleTimeout - 20, `closed ${lived} ms after opening, not before its idle timeout (${idleTimeout} ms)`)
+})

@@ -7,7 +7,7 @@ import { Type } from '@sinclair/typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { WebSocket, WebSocketServer } from 'ws'
 import fastifyUpgrade, { WebSocketConnection } from '../lib/index.js'
-import type { WebSocketHandler } from '../lib/index.js'
+import type { AnyWebSocketConnection, ProtocolUpgradeHandler, WebSocketHandler } from '../lib/index.js'
 
 /** true when A and B are the same type (not merely mutually assignable; `any` only equals `any`). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
@@ -48,7 +48,7 @@ app.get('/shorthand-options', {
     errorHandler: (error, socket, request) => {
       // the per-route error handler gets the error as unknown, the socket and the request
       assert<Equal<typeof error, unknown>>()
-      assert<Equal<typeof socket, WebSocketConnection<never, never>>>()
+      assert<Equal<typeof socket, AnyWebSocketConnection>>()
       assert<Equal<typeof request, FastifyRequest>>()
     }
   }
@@ -426,11 +426,47 @@ app.register(fastifyUpgrade, {
     // the plugin-wide error handler gets the error as unknown
     assert<Equal<typeof error, unknown>>()
     // the socket (of any message type)
-    assert<Equal<typeof socket, WebSocketConnection<never, never>>>()
+    assert<Equal<typeof socket, AnyWebSocketConnection>>()
     // and the Fastify request
     assert<Equal<typeof request, FastifyRequest>>()
+    // it can send (checked against the route's schema.send at run time), close and read state
+    assert<Equal<ReturnType<typeof socket.send>, boolean>>()
+    socket.send('x')
+    socket.send({ any: 'value' })
+    socket.sendRaw(Buffer.from('x'))
+    // @ts-expect-error -- sendRaw takes only what ws can send
+    socket.sendRaw({ any: 'value' })
+    assert<Equal<typeof socket.readyState, 0 | 1 | 2 | 3>>()
+    assert<Equal<typeof socket.protocol, string>>()
+    assert<Equal<typeof socket.request, FastifyRequest>>()
+    socket.close(4000, 'bye')
+    socket.terminate()
   }
 })
+
+// Every route's socket, whatever its schemas, is an AnyWebSocketConnection (for helpers
+// shared by routes), without a cast.
+app.get('/any-socket', {
+  websocket: true,
+  schema: { message: Type.Object({ n: Type.Number() }), send: Type.Object({ ok: Type.Boolean() }) }
+}, (socket) => {
+  const any: AnyWebSocketConnection = socket
+  any.close()
+})
+app.get('/any-socket-tagged', { websocket: true, schema: { messages: { hi: Type.Object({}) } } }, (socket) => {
+  const any: AnyWebSocketConnection = socket
+  any.close()
+})
+
+// One name for a protocol handler: ProtocolUpgradeHandler (stream, request)
+const echoProtocol: ProtocolUpgradeHandler = function (stream, request) {
+  assert<Equal<typeof request, FastifyRequest>>()
+  assert<Equal<typeof this, FastifyInstance>>()
+  stream.pipe(stream)
+}
+app.get('/echo-protocol', { upgrade: { 'echo/1': echoProtocol } }, async () => 'plain')
+// @ts-expect-error -- ProtocolHandler was merged into ProtocolUpgradeHandler
+import type { ProtocolHandler } from '../lib/index.js'
 
 // preClose: async, or calling done, with `this` the Fastify instance
 app.register(fastifyUpgrade, {

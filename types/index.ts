@@ -185,7 +185,11 @@ declare module 'fastify' {
   > {
     /** The ws server that performs the handshakes (noServer mode). */
     websocketServer: WebSocketServer
-    /** Connects a ws client in memory, through the whole upgrade path; rejects with the HTTP status when refused. */
+    /**
+     * Connects a ws client in memory, through the whole upgrade path (routing, hooks,
+     * schemas, negotiation), without a listening server.
+     * @throws (rejects) an InjectRejection (`statusCode`, `headers`, `body`) when the upgrade is refused with an HTTP response
+     */
     injectWS: (path?: string, options?: InjectWSOptions, hooks?: InjectWSHooks) => Promise<WebSocket>
     /** Counters of WebSocket connections: open by route, messages, bytes, closes by code, refused upgrades by reason. */
     websocketStats: () => WebSocketStats

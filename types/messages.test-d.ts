@@ -8,7 +8,7 @@ import Fastify, { type FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import fastifyUpgrade, { CloseCode, InvalidMessage, WebSocketConnection } from '../lib/index.js'
-import type { InvalidMessageCode, InvalidMessagePolicy, InvalidMessageReply, RawSendData, SocketFor } from '../lib/index.js'
+import type { AnyWebSocketConnection, InvalidMessageCode, InvalidMessagePolicy, InvalidMessageReply, RawSendData, SocketFor } from '../lib/index.js'
 
 /** true when A and B are the same type (not merely mutually assignable; `any` only equals `any`). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
@@ -620,7 +620,7 @@ app.register(fastifyUpgrade, {
     assert<Equal<typeof error.message, string>>()
     assert<Equal<typeof error.closeCode, 1007 | 1008>>()
     // the socket (of any message type) and the request
-    assert<Equal<typeof socket, WebSocketConnection<never, never>>>()
+    assert<Equal<typeof socket, AnyWebSocketConnection>>()
     assert<Equal<typeof request, FastifyRequest>>()
     socket.close(error.closeCode, error.message)
   }
@@ -648,7 +648,7 @@ app.get('/invalid-policy-fn', {
     onInvalidMessage: (error, socket, request) => {
       // claim 9: a per-route function policy gets an InvalidMessage, the socket and the request
       assert<Equal<typeof error, InvalidMessage>>()
-      assert<Equal<typeof socket, WebSocketConnection<never, never>>>()
+      assert<Equal<typeof socket, AnyWebSocketConnection>>()
       assert<Equal<typeof request, FastifyRequest>>()
     }
   },
