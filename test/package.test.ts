@@ -333,7 +333,7 @@ async function timed<T> (step: string, action: () => Promise<T>): Promise<T> {
 
 t.before(async () => {
   // Everything but what .gitignore keeps out of a checkout.
-  const left = new Set(['node_modules', '.git', 'dist', 'coverage', '.tap', path.join('test', 'artifacts')])
+  const left = new Set(['node_modules', '.git', 'dist', 'coverage', '.tap', path.join('test', 'artifacts'), path.join('test', 'docs', 'snippets')])
   cpSync(root, stage, {
     recursive: true,
     filter: (source) => {
