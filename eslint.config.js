@@ -4,7 +4,7 @@ import neostandard from 'neostandard'
 export default [
   ...neostandard({
     ts: true,
-    ignores: ['dist/', 'coverage/', '.tap/', 'test/artifacts/', 'bench/profiles/']
+    ignores: ['dist/', 'coverage/', '.tap/', 'test/artifacts/', 'test/docs/snippets/', 'bench/profiles/']
   }),
   {
     rules: {

@@ -333,7 +333,7 @@ async function timed<T> (step: string, action: () => Promise<T>): Promise<T> {
 
 t.before(async () => {
   // Everything but what .gitignore keeps out of a checkout.
-  const left = new Set(['node_modules', '.git', 'dist', 'coverage', '.tap', path.join('test', 'artifacts')])
+  const left = new Set(['node_modules', '.git', 'dist', 'coverage', '.tap', path.join('test', 'artifacts'), path.join('test', 'docs', 'snippets')])
   cpSync(root, stage, {
     recursive: true,
     filter: (source) => {
@@ -364,12 +364,16 @@ t.before(async () => {
 
 t.after(() => { t.comment(`installed with ${installedWith}; timings (ms): ${JSON.stringify(timings)}`) })
 
-t.test('the tarball holds the build, its sources, the README and the LICENSE, and no tests', async (t) => {
+t.test('the tarball holds the build, its sources, the README, the docs and the LICENSE, and no tests', async (t) => {
   const files = pack.files.map((file) => file.path)
   for (const file of ['LICENSE', 'README.md', 'package.json', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/types/index.d.ts', 'lib/index.ts', 'types/index.ts']) {
     t.ok(files.includes(file), `${file} is packed`)
   }
   t.same(files.filter((file) => /^(test|bench|examples|\.ci)\/|\.test-d\.ts$|^tsconfig/.test(file)), [], 'no tests, benchmarks, examples, CI or tsconfig')
+  // The README links to docs/: every page is packed, so the links work in the installed package too.
+  const pages = readdirSync(path.join(stage, 'docs')).filter((file) => file.endsWith('.md')).map((file) => `docs/${file}`)
+  t.ok(pages.length > 0, 'docs/ has pages')
+  t.same(files.filter((file) => file.startsWith('docs/')).sort(), pages.sort(), 'every docs/*.md page is packed')
   t.match(readFileSync(path.join(installed, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) \d{4} fastify-upgrade contributors\n/, 'the LICENSE is MIT')
   const manifest = readJson<PackageJson>(path.join(installed, 'package.json'))
   t.equal(manifest.license, 'MIT')
