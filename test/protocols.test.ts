@@ -1,6 +1,7 @@
 // Protocol negotiation over real sockets: subprotocols, permessage-deflate, origin
 // checks, and upgrades to protocols other than WebSocket.
 import t from 'tap'
+import type { IncomingMessage } from 'node:http'
 import net from 'node:net'
 import Fastify from 'fastify'
 import fastifyUpgrade, { upgradeRequired } from '../lib/index.js'
@@ -81,12 +82,23 @@ t.test("subprotocols: a route without protocols keeps ws' rule (first offered) o
   const client = await connect(`${url}/any`, ['first', 'second'])
   t.equal(client.protocol, 'first')
   client.close()
+  const seen: unknown[] = []
   const custom = await listen((app) => {
-    app.get('/any', { websocket: true }, () => {})
-  }, { options: { handleProtocols: (offered) => [...offered].at(-1) ?? false } })
+    app.get('/any', { websocket: true }, (_socket, request) => { seen.push(request.raw) })
+  }, {
+    options: {
+      handleProtocols: (offered, request) => {
+        seen.push(request)
+        return [...offered].at(-1) ?? false
+      }
+    }
+  })
   t.teardown(() => custom.app.close())
   const last = await connect(`${custom.url}/any`, ['first', 'second'])
   t.equal(last.protocol, 'second')
+  t.equal(seen.length, 2)
+  t.equal(seen[0], seen[1], 'handleProtocols gets the upgraded request itself (the one the handler sees as request.raw)')
+  t.equal((seen[0] as IncomingMessage).headers['sec-websocket-protocol'], 'first,second', 'with the headers the client sent')
   last.close()
 })
 
