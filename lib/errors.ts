@@ -105,3 +105,17 @@ export const RouteBeforePluginError = createError<[string, string]>(
   'Route %s %s was declared before fastify-upgrade finished loading, so its websocket/upgrade options were never applied: await app.register(fastifyUpgrade) before declaring it',
   500
 )
+
+/** app.asyncapi() before the app is ready: the routes of plugins not loaded yet would be missing. */
+export const AsyncApiNotReadyError = createError(
+  'FST_UPGRADE_ASYNCAPI_NOT_READY',
+  'app.asyncapi() describes the routes of a ready app: call it after await app.ready() (or app.listen())',
+  500
+)
+
+/** The `asyncapi` option asks for the viewer page and @asyncapi/react-component is not installed. */
+export const AsyncApiViewerMissingError = createError<[string]>(
+  'FST_UPGRADE_ASYNCAPI_VIEWER_MISSING',
+  'The AsyncAPI viewer page needs @asyncapi/react-component, an optional peer dependency: install it (npm install @asyncapi/react-component), or set asyncapi.viewer to false to serve the document only (%s)',
+  500
+)

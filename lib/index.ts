@@ -1,6 +1,7 @@
 // The plugin: reads options, wires the pieces together, decorates the instance.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { serveAsyncApi } from './asyncapi.js'
 import { injectWS } from './inject.js'
 import { resolvePluginOptions, type FastifyUpgradeOptions } from './options.js'
 import { isWebSocketRequest, wrapRoute } from './route.js'
@@ -16,10 +17,16 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   app.decorate('websocketServer', context.handshake.server)
   app.decorate('injectWS', injectWS)
   app.decorate('websocketStats', () => context.lifecycle.stats.snapshot())
+  app.decorate('asyncapi', () => context.asyncapi.document())
   // A getter on the request prototype: right in hooks added before the plugin too, and
   // nothing stored per request.
   app.decorateRequest('ws', { getter: isWebSocketRequest })
-  app.addHook('onRoute', (route) => { wrapRoute(route, context) })
+  app.addHook('onRoute', function (route) { wrapRoute(route, context, this) })
+  app.addHook('onReady', function (done) {
+    context.asyncapi.ready()
+    done()
+  })
+  if (options.asyncapi.path !== undefined) await serveAsyncApi(app, context.asyncapi, options.asyncapi.path)
 
   app.addHook('onRequest', rememberReply)
 
@@ -58,4 +65,5 @@ export { InvalidMessage } from './messages.js'
 export type { InvalidMessageCode, InvalidMessageReply } from './messages.js'
 export type { FastifyUpgradeOptions, WebSocketRouteOptions, WebSocketErrorHandler, WsServerOptions, InvalidMessagePolicy, SelectProtocol, Heartbeat, OperationalOptions } from './options.js'
 export type { InjectWSOptions, InjectWSHooks, InjectRejection } from './inject.js'
+export type { AsyncApiOptions, AsyncApiDocument, AsyncApiInfo, AsyncApiServer, AsyncApiExtraFields, AsyncApiChannel, AsyncApiMessage, AsyncApiOperation, AsyncApiParameter, AsyncApiWebSocketBinding, AsyncApiReference, AsyncApiTag, AsyncApiExternalDocs, AsyncApiComponents, JsonSchema } from './asyncapi.js'
 export type * from '../types/index.js'

@@ -265,9 +265,10 @@ export class MessageCodec {
 /**
  * A member of `schema.messages` with its tag field added: `{ type: 'say', ...member }`, as
  * a copy (the route's schema is left as it was). A member must be an object schema: a
- * Type.Object() of either TypeBox line, or JSON Schema with `type: 'object'`.
+ * Type.Object() of either TypeBox line, or JSON Schema with `type: 'object'`. The AsyncAPI
+ * document (lib/asyncapi.ts) shows each member as this returns it: what the route checks.
  */
-function tagged (member: unknown, discriminator: string, name: string, url: string): object {
+export function tagged (member: unknown, discriminator: string, name: string, url: string): object {
   if (KindGuard.IsObject(member)) return withTag(member, discriminator, name)
   if (typeof member !== 'object' || member === null || (member as { type?: unknown }).type !== 'object') {
     throw new InvalidOptionError(`schema.messages.${name} (route ${url})`, "each message type must be a Type.Object() (TypeBox 0.34 or 1.x) or a JSON Schema with type 'object'")
@@ -291,8 +292,23 @@ function withJsonTag (member: JsonObjectSchema, discriminator: string, name: str
 
 /** Whether a TypeBox 0.34 schema allows Type.Uint8Array(); JSON Schema has no bytes. */
 function acceptsBinary (schema: unknown): boolean {
-  if (TypeGuard.IsUint8Array(schema)) return true
-  return TypeGuard.IsUnion(schema) && schema.anyOf.some(acceptsBinary)
+  return framesOf(schema).binary.length > 0
+}
+
+/**
+ * A message schema split by the frames that carry it: its Type.Uint8Array() members, alone or
+ * in (nested) unions, go in binary frames; the rest, if any, is JSON in text frames. Only
+ * TypeBox 0.34 has bytes: any other schema is all text.
+ */
+export function framesOf (schema: unknown): { text: unknown, binary: TSchema[] } {
+  if (TypeGuard.IsUint8Array(schema)) return { text: undefined, binary: [schema] }
+  if (!TypeGuard.IsUnion(schema)) return { text: schema, binary: [] }
+  const members = schema.anyOf.map(framesOf)
+  const binary = members.flatMap((member) => member.binary)
+  if (binary.length === 0) return { text: schema, binary }
+  const text = members.flatMap((member) => member.text === undefined ? [] : [member.text as TSchema])
+  const { anyOf: _anyOf, [Kind]: _kind, ...options } = schema
+  return { text: text.length === 0 ? undefined : text.length === 1 ? text[0] : Type.Union(text, options), binary }
 }
 
 /**

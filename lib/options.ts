@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest, RegisterOptions } from 'fastify'
 import { InvalidOptionError } from './errors.js'
 import { tokenPattern } from './headers.js'
 import type { AnyWebSocketConnection } from './connection.js'
+import type { AsyncApiExtraFields, AsyncApiInfo, AsyncApiOptions, ResolvedAsyncApiOptions } from './asyncapi.js'
 import type { InvalidMessage } from './messages.js'
 import type { AllowedOrigins } from './origin.js'
 import type { RateLimit } from './rate-limit.js'
@@ -137,6 +138,13 @@ export interface FastifyUpgradeOptions extends OperationalOptions {
    * @default none
    */
   preClose?: (this: FastifyInstance, done: (error?: Error) => void) => Promise<unknown> | void
+  /**
+   * The AsyncAPI document of the routes (`app.asyncapi()`): its `info`, `servers` and other
+   * fields; with `path`, served at `GET <path>.json` and, unless `viewer` is false, shown by
+   * a viewer page at `GET <path>` (which needs `@asyncapi/react-component` installed).
+   * @default { info: { title: 'WebSocket API', version: '1.0.0' } }, not served
+   */
+  asyncapi?: AsyncApiOptions
 }
 
 /**
@@ -187,6 +195,7 @@ export interface ResolvedOptions {
   allowedOrigins: AllowedOrigins | undefined
   handshakeTimeout: number
   operations: ResolvedOperations
+  asyncapi: ResolvedAsyncApiOptions
 }
 
 /** Operational settings with every default filled in. */
@@ -318,8 +327,48 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     validateSend: options.validateSend ?? process.env.NODE_ENV !== 'production',
     allowedOrigins: options.allowedOrigins,
     handshakeTimeout,
-    operations
+    operations,
+    asyncapi: resolveAsyncApiOptions(options.asyncapi)
   }
+}
+
+export const defaultAsyncApiInfo: AsyncApiInfo = { title: 'WebSocket API', version: '1.0.0' }
+
+// The viewer's page links its files relative to itself: plain segments keep the links plain
+// (no route parameter, wildcard or character to escape).
+const plainPath = /^(\/[\w.~-]+)+$/
+
+/** The `asyncapi` option, checked at registration. */
+function resolveAsyncApiOptions (value: AsyncApiOptions | undefined): ResolvedAsyncApiOptions {
+  const options = checkObject(value, 'asyncapi')
+  checkNames(options, asyncApiNames, 'asyncapi.', new Map())
+  const info = { ...defaultAsyncApiInfo, ...checkObject(options.info, 'asyncapi.info') }
+  for (const key of ['title', 'version'] as const) {
+    if (typeof info[key] !== 'string') throw new InvalidOptionError(`asyncapi.info.${key}`, 'must be a string')
+  }
+  const servers = options.servers === undefined ? undefined : checkObject(options.servers, 'asyncapi.servers')
+  for (const [name, server] of Object.entries(servers ?? {})) {
+    for (const key of ['host', 'protocol'] as const) {
+      if (typeof checkObject(server, `asyncapi.servers.${name}`)[key] !== 'string') throw new InvalidOptionError(`asyncapi.servers.${name}.${key}`, 'must be a string')
+    }
+  }
+  const extra = checkObject(options.extra, 'asyncapi.extra')
+  // Extension fields (x-...) are the user's to name.
+  checkNames(Object.fromEntries(Object.entries(extra).filter(([key]) => !key.startsWith('x-'))), extraNames, 'asyncapi.extra.', writtenFields)
+  const path = options.path
+  if (path !== undefined && (typeof path !== 'string' || !plainPath.test(path))) {
+    throw new InvalidOptionError('asyncapi.path', 'must be a URL path of plain segments (letters, digits, -, _, ., ~), such as /asyncapi')
+  }
+  checkType(options.viewer, 'boolean', 'asyncapi.viewer')
+  if (options.viewer === true && path === undefined) throw new InvalidOptionError('asyncapi.viewer', 'the viewer page is served at asyncapi.path: set it too')
+  return { info, servers, extra, path, viewer: path !== undefined && options.viewer !== false }
+}
+
+/** An options object (undefined: an empty one). */
+function checkObject<T extends object> (value: T | undefined, name: string): T {
+  if (value === undefined) return {} as T
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidOptionError(name, 'must be an object')
+  return value
 }
 
 const policies = new Set(['close', 'reply', 'ignore'])
@@ -387,8 +436,32 @@ const pluginOptionNames = {
   validateSend: true,
   allowedOrigins: true,
   handshakeTimeout: true,
-  preClose: true
+  preClose: true,
+  asyncapi: true
 } as const satisfies Record<keyof FastifyUpgradeOptions, true>
+
+const asyncApiOptionNames = {
+  info: true,
+  servers: true,
+  extra: true,
+  path: true,
+  viewer: true
+} as const satisfies Record<keyof AsyncApiOptions, true>
+
+const extraFieldNames = {
+  id: true,
+  defaultContentType: true,
+  components: true
+} as const satisfies Record<Exclude<keyof AsyncApiExtraFields, `x-${string}`>, true>
+
+// The document's fields the plugin writes itself, and where each comes from.
+const writtenFields = new Map([
+  ['asyncapi', 'is the AsyncAPI version, which the plugin writes'],
+  ['info', 'is the asyncapi.info option'],
+  ['servers', 'is the asyncapi.servers option'],
+  ['channels', 'come from the routes'],
+  ['operations', 'come from the routes']
+])
 
 const routeOptionNames = {
   ...operationalNames,
@@ -408,6 +481,8 @@ const registerOptionNames = { prefix: true, logLevel: true, logSerializers: true
 const pluginNames: readonly string[] = Object.keys(pluginOptionNames)
 const routeNames: readonly string[] = Object.keys(routeOptionNames)
 const registerNames: readonly string[] = Object.keys(registerOptionNames)
+const asyncApiNames: readonly string[] = Object.keys(asyncApiOptionNames)
+const extraNames: readonly string[] = Object.keys(extraFieldNames)
 
 // A name valid at the other level is not a typo: say where it belongs.
 const routeOnlyNames = new Map(Object.keys(routeOptionNames).filter((name) => !(name in pluginOptionNames)).map((name) => [name,

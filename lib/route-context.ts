@@ -1,5 +1,7 @@
 // What every upgrade route of one plugin instance shares: its resolved options, its ws
-// handshake servers and its lifecycle. Declared and built here, passed to each route.
+// handshake servers, its lifecycle and its AsyncAPI catalog. Declared and built here, passed
+// to each route.
+import { AsyncApiCatalog } from './asyncapi.js'
 import { Handshake } from './handshake.js'
 import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
@@ -8,12 +10,15 @@ export interface RouteContext {
   options: ResolvedOptions
   handshake: Handshake
   lifecycle: Lifecycle
+  /** What the routes declare, for app.asyncapi(). */
+  asyncapi: AsyncApiCatalog
 }
 
 export function createRouteContext (options: ResolvedOptions): RouteContext {
   return {
     options,
     handshake: new Handshake(options.ws, options.operations.maxPayload),
-    lifecycle: new Lifecycle()
+    lifecycle: new Lifecycle(),
+    asyncapi: new AsyncApiCatalog(options.asyncapi)
   }
 }

@@ -3,6 +3,7 @@
 // is Fastify's; this file only decides what a request that reaches the route gets.
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { acceptWebSocket, compileWebSocketRoute, type WebSocketRoute } from './accept.js'
+import { describeRoute } from './asyncapi.js'
 import type { RouteContext } from './route-context.js'
 import { Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, retryLater, ServerClosingError, UpgradeRequiredError } from './errors.js'
 import { chooseUpgrade, connectionRequestsUpgrade, protocolTokenPattern } from './headers.js'
@@ -30,7 +31,7 @@ export function upgradeRequired (this: FastifyInstance, _request: FastifyRequest
   reply.code(426).send(new UpgradeRequiredError('another protocol'))
 }
 
-export function wrapRoute (route: RouteOptions, context: RouteContext): void {
+export function wrapRoute (route: RouteOptions, context: RouteContext, instance: FastifyInstance): void {
   const { websocket, wsHandler, upgrade: protocolHandlers } = route
   const speaksWebSocket = (websocket !== undefined && websocket !== false) || wsHandler !== undefined
   if (!speaksWebSocket && protocolHandlers === undefined) {
@@ -60,6 +61,8 @@ export function wrapRoute (route: RouteOptions, context: RouteContext): void {
   const protocols: RouteProtocols = { speaksWebSocket, others: others.tokens }
   // Read back through request.routeOptions.config by request.ws (Fastify copies the config).
   route.config = { ...route.config, [kProtocols]: protocols }
+  // The schema as declared, for the AsyncAPI document: `hide` below is for OpenAPI only.
+  const declaredSchema = route.schema
   // No HTTP side to document: OpenAPI generators (@fastify/swagger) skip hidden routes
   // instead of listing a GET that answers 426. A copy: the user's schema object may be shared.
   if (upgradeOnly) route.schema = { ...route.schema, hide: true } as RouteOptions['schema']
@@ -71,6 +74,8 @@ export function wrapRoute (route: RouteOptions, context: RouteContext): void {
   const webSocketRoute: WebSocketRoute | undefined = speaksWebSocket
     ? compileWebSocketRoute(route, routeOptions, (wsHandler ?? route.handler) as unknown as WebSocketHandler, context)
     : undefined
+  const documented = describeRoute(route.url, declaredSchema, routeOptions, speaksWebSocket, [...others.handlers.keys()], instance)
+  if (documented !== undefined) context.asyncapi.add(documented)
 
   route.handler = function upgradeAwareHandler (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
     const upgrade = (request.raw as UpgradeRequest)[kUpgrade]

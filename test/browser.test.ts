@@ -400,6 +400,53 @@ function browserTests (): void {
       t.same([png.readUInt32BE(16), png.readUInt32BE(20)], [viewport.width, viewport.height], `${file} is ${viewport.width}x${viewport.height}`)
     }
   })
+
+  t.test("the chat demo's AsyncAPI viewer: its channels and messages rendered by files the server serves, screenshot", async (t) => {
+    const app = await buildChatApp()
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const { port } = app.server.address() as net.AddressInfo
+    t.teardown(() => app.close())
+    // Wide enough for the viewer's sidebar and examples column.
+    const viewport = { width: 1600, height: 1000 }
+    const { page } = await newPage(t, viewport)
+    const origin = `http://127.0.0.1:${port}`
+    const requested: string[] = []
+    page.on('request', (request) => { requested.push(request.url()) })
+    const pageErrors: string[] = []
+    page.on('pageerror', (error) => { pageErrors.push(error.message) })
+
+    await page.goto(`${origin}/asyncapi`)
+    // The page loads a 3 MB bundle, which fetches and parses the document before rendering
+    // it: a longer bound than WAIT on a busy machine.
+    await page.waitForFunction(() => document.body.innerText.includes('/chat/{room}'), undefined, { timeout: 30_000 })
+    const text = await page.innerText('body')
+    t.match(text, /fastify-upgrade chat 1\.0\.0/, 'the info')
+    const operations: Array<[string, RegExp]> = [
+      ['RECEIVE /chat/{room}', /RECEIVE\s+\/chat\/\{room\}/],
+      ['SEND /chat/{room}', /SEND\s+\/chat\/\{room\}/],
+      ['RECEIVE /echo', /RECEIVE\s+\/echo/],
+      ['SEND /echo', /SEND\s+\/echo/]
+    ]
+    for (const [operation, pattern] of operations) t.match(text, pattern, `the operation ${operation}`)
+    for (const message of ['join', 'say', 'send', 'message']) t.match(text, new RegExp(`Message ID\\s*${message}\\b`), `the message ${message}`)
+    t.match(text, /Join with a name/, "the route's description")
+    t.same(requested.filter((url) => !url.startsWith(`${origin}/`)), [], 'nothing fetched from elsewhere')
+    t.same(requested.map((url) => new URL(url).pathname).sort(), ['/asyncapi', '/asyncapi.json', '/asyncapi/default.min.css', '/asyncapi/standalone.js', '/asyncapi/start.js'])
+    t.same(pageErrors, [], 'no error in the page')
+
+    const artifacts = new URL('./artifacts/', import.meta.url)
+    fs.mkdirSync(artifacts, { recursive: true })
+    const path = new URL('asyncapi-viewer.png', artifacts)
+    fs.rmSync(path, { force: true })
+    await page.screenshot({ path: path.pathname })
+    const png = fs.readFileSync(path)
+    t.same([png.readUInt32BE(16), png.readUInt32BE(20)], [viewport.width, viewport.height], `test/artifacts/asyncapi-viewer.png is ${viewport.width}x${viewport.height}`)
+    // docs/asyncapi.md shows this screenshot: refreshed on request, never as a side effect of a test run.
+    if (process.env.UPDATE_DOCS_SCREENSHOTS === '1') {
+      fs.copyFileSync(path, new URL('../docs/asyncapi-viewer.png', import.meta.url))
+      t.comment('docs/asyncapi-viewer.png updated')
+    }
+  })
 }
 
 if (fs.existsSync(chromiumPath)) {

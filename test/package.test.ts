@@ -157,14 +157,16 @@ async function install (dir: string, tarball: string, name: string, locations: s
   return `symlinks, the npm cache lacking a tarball (${output.split('\n').find((line) => line.includes('request to')) ?? 'ENOTCACHED'})`
 }
 
-// A user's ESM program: the plugin, an echo route, one echo with a ws client.
+// A user's ESM program: the plugin, an echo route, one echo with a ws client; the AsyncAPI
+// document, which needs no other package, and the viewer page, which needs
+// @asyncapi/react-component: an optional peer dependency, not installed here.
 const esmConsumer = `
 import Fastify from 'fastify'
 import { WebSocket } from 'ws'
 import fastifyUpgrade, { CloseCode } from 'fastify-upgrade'
 
 const app = Fastify()
-await app.register(fastifyUpgrade)
+await app.register(fastifyUpgrade, { asyncapi: { path: '/asyncapi', viewer: false } })
 app.get('/echo', { websocket: true }, (socket) => {
   socket.on('message', (data, isBinary) => { socket.send(isBinary ? data : data.toString()) })
 })
@@ -176,8 +178,14 @@ const echoed = await new Promise((resolve, reject) => {
   client.once('error', reject)
 })
 const closeCode = await new Promise((resolve) => { client.once('close', resolve); client.close(CloseCode.Normal) })
+const asyncapi = { channels: Object.keys(app.asyncapi().channels), served: (await app.inject('/asyncapi.json')).statusCode }
 await app.close()
-console.log(JSON.stringify({ echoed, closeCode, resolved: import.meta.resolve('fastify-upgrade') }))
+
+const withViewer = Fastify()
+withViewer.register(fastifyUpgrade, { asyncapi: { path: '/asyncapi' } })
+const viewer = await withViewer.ready().then(() => 'registered', (error) => error.code)
+
+console.log(JSON.stringify({ echoed, closeCode, resolved: import.meta.resolve('fastify-upgrade'), asyncapi, viewer }))
 `
 
 // The same with require(), which loads the ES module (require(esm)).
@@ -370,16 +378,28 @@ t.test('the tarball holds the build, its sources, the README, the docs and the L
     t.ok(files.includes(file), `${file} is packed`)
   }
   t.same(files.filter((file) => /^(test|bench|examples|\.ci)\/|\.test-d\.ts$|^tsconfig/.test(file)), [], 'no tests, benchmarks, examples, CI or tsconfig')
-  // The README links to docs/: every page is packed, so the links work in the installed package too.
-  const pages = readdirSync(path.join(stage, 'docs')).filter((file) => file.endsWith('.md')).map((file) => `docs/${file}`)
+  // The README links to docs/: every page is packed, and the images the pages show, so the
+  // links work in the installed package too.
+  const pages = readdirSync(path.join(stage, 'docs')).filter((file) => file.endsWith('.md') || file.endsWith('.png')).map((file) => `docs/${file}`)
   t.ok(pages.length > 0, 'docs/ has pages')
-  t.same(files.filter((file) => file.startsWith('docs/')).sort(), pages.sort(), 'every docs/*.md page is packed')
+  t.same(files.filter((file) => file.startsWith('docs/')).sort(), pages.sort(), 'every docs/*.md page and docs/*.png image is packed')
   t.match(readFileSync(path.join(installed, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) \d{4} fastify-upgrade contributors\n/, 'the LICENSE is MIT')
   const manifest = readJson<PackageJson>(path.join(installed, 'package.json'))
   t.equal(manifest.license, 'MIT')
   // Every lib/ module is built and shipped (nothing stale either: the build started empty).
   const libSources = readdirSync(path.join(stage, 'lib')).filter((file) => file.endsWith('.ts')).map((file) => file.replace(/\.ts$/, ''))
   t.same(files.filter((file) => file.startsWith('dist/lib/') && file.endsWith('.js')).map((file) => path.basename(file, '.js')).sort(), libSources.sort(), 'one dist/lib/*.js per lib/*.ts')
+})
+
+t.test('only the viewer page refers to @asyncapi/react-component, and only the AsyncAPI module loads the viewer, when asked for', async (t) => {
+  const built = pack.files.map((file) => file.path).filter((file) => file.startsWith('dist/lib/') && file.endsWith('.js'))
+  const read = (file: string): string => readFileSync(path.join(installed, file), 'utf8')
+  t.ok(existsSync(path.join(consumer, 'node_modules', '@asyncapi')) === false, 'the consumer has no @asyncapi package (an optional peer is not installed)')
+  t.same(built.filter((file) => read(file).includes("'@asyncapi/react-component")), ['dist/lib/asyncapi-viewer.js'], 'the package is named in code by the viewer only')
+  t.same(built.filter((file) => /^\s*import\b[^;]*['"]@asyncapi\//m.test(read(file))), [], 'and imported by none: the viewer finds its files with require.resolve, for the browser')
+  t.same(built.filter((file) => /['"]\.\/asyncapi-viewer\.js['"]/.test(read(file))), ['dist/lib/asyncapi.js'], 'the viewer module is named by the AsyncAPI module alone...')
+  t.match(read('dist/lib/asyncapi.js'), /await import\('\.\/asyncapi-viewer\.js'\)/, '...in a dynamic import, reached only when the viewer is asked for')
+  t.notMatch(read('dist/lib/asyncapi.js'), /^import[^;]*asyncapi-viewer/m, 'never statically')
 })
 
 t.test('every source map in the tarball resolves to a file in the tarball', async (t) => {
@@ -405,8 +425,10 @@ for (const node of [process.execPath, ...extraNodes]) {
     t.same(JSON.parse(esm.stdout), {
       echoed: 'hello from import',
       closeCode: 1000,
-      resolved: pathToFileURL(path.join(installed, 'dist', 'lib', 'index.js')).href
-    }, 'echo through the installed package')
+      resolved: pathToFileURL(path.join(installed, 'dist', 'lib', 'index.js')).href,
+      asyncapi: { channels: ['echo'], served: 200 },
+      viewer: 'FST_UPGRADE_ASYNCAPI_VIEWER_MISSING'
+    }, 'echo through the installed package; the AsyncAPI document without @asyncapi/react-component, and the viewer refused by name')
 
     const cjs = await run(node, ['cjs.cjs'], consumer, 15_000)
     t.equal(cjs.code, 0, `the CommonJS consumer exits 0\n${cjs.stderr}`)

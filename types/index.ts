@@ -25,6 +25,7 @@ import type { RawMessage, RawSendData, WebSocketConnection } from '../lib/connec
 import type { InjectWSHooks, InjectWSOptions } from '../lib/inject.js'
 import type { WebSocketStats } from '../lib/stats.js'
 import type { WebSocketRouteOptions } from '../lib/options.js'
+import type { AsyncApiDocument } from '../lib/asyncapi.js'
 
 type Simplify<T> = { [Key in keyof T]: T[Key] } & {}
 
@@ -174,6 +175,17 @@ declare module 'fastify' {
     discriminator?: string
     /** WebSocket routes: what the server may send, a TypeBox (0.34 or 1.x) or JSON Schema. */
     send?: MessageSchema
+    // The documentation keys @fastify/swagger reads, which the AsyncAPI document reads too.
+    // Declared exactly as @fastify/swagger 9 declares them: TypeScript refuses two
+    // declarations of one property with different types, and both plugins may be loaded.
+    /** Leaves the route out of the AsyncAPI document (and out of @fastify/swagger's). */
+    hide?: boolean
+    /** The route's channel and operations' tags in the AsyncAPI document. */
+    tags?: readonly string[]
+    /** The route's channel's description in the AsyncAPI document (CommonMark). */
+    description?: string
+    /** The route's channel's summary in the AsyncAPI document. */
+    summary?: string
   }
 
   interface FastifyInstance<
@@ -193,6 +205,11 @@ declare module 'fastify' {
     injectWS: (path?: string, options?: InjectWSOptions, hooks?: InjectWSHooks) => Promise<WebSocket>
     /** Counters of WebSocket connections: open by route, messages, bytes, closes by code, refused upgrades by reason. */
     websocketStats: () => WebSocketStats
+    /**
+     * The AsyncAPI 3.1.0 document of the WebSocket and upgrade routes (a copy, yours to change).
+     * @throws FST_UPGRADE_ASYNCAPI_NOT_READY before the app is ready (`await app.ready()`)
+     */
+    asyncapi: () => AsyncApiDocument
 
     route<
       RouteGeneric extends RouteGenericInterface = RouteGenericInterface,

@@ -1,5 +1,6 @@
 // The chat behind `npm start`: rooms by URL, typed messages (schema.messages), presence,
-// and validation errors sent back to the page (onInvalidMessage: 'reply').
+// validation errors sent back to the page (onInvalidMessage: 'reply'), and the AsyncAPI
+// document of it all, with its viewer page at /asyncapi.
 import fs from 'node:fs'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
@@ -7,10 +8,13 @@ import fastifyUpgrade, { type SocketFor } from '../../lib/index.js'
 
 const page = fs.readFileSync(new URL('./index.html', import.meta.url))
 
-const RoomParams = Type.Object({ room: Type.String({ pattern: '^[a-z0-9-]{1,32}$' }) })
+const RoomParams = Type.Object({ room: Type.String({ pattern: '^[a-z0-9-]{1,32}$', description: 'The room: lower-case letters, digits and dashes' }) })
 
 /** What a page may send, and what the server sends back. */
 const chatSchema = {
+  summary: 'A chat room',
+  description: 'Join with a name, then say things: everyone in the room gets what is said, and who comes and goes.',
+  tags: ['chat'],
   params: RoomParams,
   messages: {
     join: Type.Object({ name: Type.String({ minLength: 1, maxLength: 24 }) }),
@@ -27,7 +31,14 @@ type Outgoing = Static<typeof chatSchema.send>
 
 export async function buildChatApp (options: FastifyServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify(options)
-  await app.register(fastifyUpgrade, { allowedOrigins: (origin, request) => origin === `http://${request.headers.host ?? ''}` })
+  await app.register(fastifyUpgrade, {
+    allowedOrigins: (origin, request) => origin === `http://${request.headers.host ?? ''}`,
+    // GET /asyncapi.json: the document; GET /asyncapi: the viewer page.
+    asyncapi: {
+      info: { title: 'fastify-upgrade chat', version: '1.0.0', description: 'The chat demo: rooms by URL, typed messages, presence.' },
+      path: '/asyncapi'
+    }
+  })
 
   // room name -> the people in it, by socket
   const rooms = new Map<string, Map<ChatSocket, string>>()
@@ -76,7 +87,7 @@ export async function buildChatApp (options: FastifyServerOptions = {}): Promise
     })
   })
 
-  app.get('/echo', { websocket: true }, (socket) => {
+  app.get('/echo', { websocket: true, schema: { description: 'Sends every message back as it came, text as text and binary as binary.', tags: ['tools'] } }, (socket) => {
     socket.on('message', (data, isBinary) => { socket.raw.send(data, { binary: isBinary }) })
   })
 

@@ -21,4 +21,4 @@ await app.listen({ port, host })
 const address = app.server.address()
 const realPort = typeof address === 'object' && address !== null ? address.port : port
 const urlHost = host.includes(':') ? `[${host}]` : host // IPv6 literals need brackets
-console.log(`fastify-upgrade demo: open http://${urlHost}:${realPort}/room/lobby in two browser tabs`)
+console.log(`fastify-upgrade demo: open http://${urlHost}:${realPort}/room/lobby in two browser tabs (its AsyncAPI document: http://${urlHost}:${realPort}/asyncapi)`)
