@@ -129,6 +129,13 @@ export interface FastifyUpgradeOptions extends OperationalOptions {
    */
   handshakeTimeout?: number
   /**
+   * Milliseconds a refused upgrade's socket stays open after the HTTP answer, half-closed,
+   * dropping what the client still sends (so that the close is no reset that could destroy
+   * the answer); then it is destroyed. Absolute: bytes from the client do not extend it.
+   * @default 5000
+   */
+  refusalLinger?: number
+  /**
    * Runs at `app.close()` before the built-in shutdown (1001 to every connection), e.g. to
    * send a goodbye message: an async function, or one that calls `done`. Bounded by
    * `closeTimeout`, which covers it and the built-in shutdown together; an error is logged.
@@ -184,6 +191,7 @@ export interface ResolvedOptions {
   validateSend: boolean
   allowedOrigins: AllowedOrigins | undefined
   handshakeTimeout: number
+  refusalLinger: number
   operations: ResolvedOperations
 }
 
@@ -222,6 +230,13 @@ const defaultOperations: ResolvedOperations = {
 }
 
 export const defaultHandshakeTimeout = 10_000
+
+// Long enough for a client on a slow link to read the answer before the socket goes; short
+// enough that clients which never hang up do not pile up.
+export const defaultRefusalLinger = 5000
+
+// setTimeout's longest delay: beyond it Node fires after 1 ms.
+const longestTimer = 2 ** 31 - 1
 
 /** Route settings over plugin settings over defaults; checked at registration. */
 export function resolveOperations (options: OperationalOptions, base: ResolvedOperations, where: string): ResolvedOperations {
@@ -303,6 +318,9 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
   checkMessageOptions(options, '')
   const handshakeTimeout = options.handshakeTimeout ?? defaultHandshakeTimeout
   checkDuration(handshakeTimeout, 'handshakeTimeout', false)
+  const refusalLinger = options.refusalLinger ?? defaultRefusalLinger
+  checkDuration(refusalLinger, 'refusalLinger', false)
+  if (refusalLinger > longestTimer) throw new InvalidOptionError('refusalLinger', `must be at most ${longestTimer} (setTimeout's limit)`)
   // ws' own maxPayload option is the plugin-wide default when our option is not given.
   const operations = resolveOperations({ ...options, maxPayload: options.maxPayload ?? ws.maxPayload }, defaultOperations, '')
   return {
@@ -316,6 +334,7 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     validateSend: options.validateSend ?? process.env.NODE_ENV !== 'production',
     allowedOrigins: options.allowedOrigins,
     handshakeTimeout,
+    refusalLinger,
     operations
   }
 }
@@ -380,6 +399,7 @@ const pluginOptionNames = {
   validateSend: true,
   allowedOrigins: true,
   handshakeTimeout: true,
+  refusalLinger: true,
   preClose: true
 } as const satisfies Record<keyof FastifyUpgradeOptions, true>
 

@@ -176,6 +176,18 @@ export async function delay (ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms))
 }
 
+/**
+ * Polls `condition` every 10 ms until it holds; rejects once `ms` have passed without it.
+ * For state that no event announces (a server's socket count, a counter).
+ */
+export async function waitFor (condition: () => boolean | Promise<boolean>, ms = 3000, what = 'a condition'): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await condition())) {
+    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await delay(10)
+  }
+}
+
 export interface LogLine { level: number, msg: string, reqId?: string, err?: { message: string }, [key: string]: unknown }
 
 /** A Fastify logger option that records every JSON log line. */
