@@ -158,7 +158,7 @@ export class WebSocketConnection<
     // The upgrade socket is a net.Socket (or injectWS' in-memory socket): both count bytes.
     this.#socket = context.socket as Duplex & CountingSocket
     const now = settings.timer.now
-    this.#openedAt = Date.now()
+    this.#openedAt = settings.timer.clock.now()
     this.#lastSeenAt = now
     this.#nextPingAt = now + (settings.heartbeat?.interval ?? 0)
     this.#bucket = settings.rateLimit === undefined ? undefined : new TokenBucket(settings.rateLimit, this.#openedAt)
@@ -353,7 +353,7 @@ export class WebSocketConnection<
       this.#settings.routeStats.droppedMessages++
       return false
     }
-    if (this.#bucket === undefined || this.#bucket.take(Date.now())) return true
+    if (this.#bucket === undefined || this.#bucket.take(this.#settings.timer.clock.now())) return true
     const settings = this.#settings
     settings.routeStats.droppedMessages++
     if (settings.rateLimit?.policy === 'close') this.#closeOverLimit('rate limit exceeded')
@@ -403,7 +403,7 @@ export class WebSocketConnection<
     settings.routeStats.open--
     settings.stats.closed(code, this.#socket)
     settings.closed(this as unknown as AnyConnection)
-    this.request.log.debug({ route: settings.url, code, durationMs: Date.now() - this.#openedAt }, 'websocket closed')
+    this.request.log.debug({ route: settings.url, code, durationMs: settings.timer.clock.now() - this.#openedAt }, 'websocket closed')
     this.#emitGuarded('close', code, reason.toString())
   }
 

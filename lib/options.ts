@@ -3,9 +3,11 @@ import type { PerMessageDeflateOptions, ServerOptions } from 'ws'
 import type { FastifyInstance, FastifyRequest, RegisterOptions } from 'fastify'
 import { InvalidOptionError } from './errors.js'
 import type { WebSocketConnection } from './connection.js'
+import { realClock, type Clock } from './heartbeat.js'
 import type { InvalidMessage } from './messages.js'
 import type { AllowedOrigins } from './origin.js'
 import type { RateLimit } from './rate-limit.js'
+import { kClock } from './symbols.js'
 
 /** Decides what happens when a handler or a message listener throws. */
 export type WebSocketErrorHandler = (
@@ -192,6 +194,8 @@ export interface ResolvedOptions {
   allowedOrigins: AllowedOrigins | undefined
   handshakeTimeout: number
   refusalLinger: number
+  /** The heartbeat timer's clock: the real one, or a test's (see kClock below). */
+  clock: Clock
   operations: ResolvedOperations
 }
 
@@ -335,6 +339,11 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     allowedOrigins: options.allowedOrigins,
     handshakeTimeout,
     refusalLinger,
+    // A clock given under a symbol, not a named option: only the plugin's own tests use it
+    // (to drive heartbeats and idle timeouts without waiting in real time), so it stays out
+    // of the public options, their types, their name check (symbol keys are not checked)
+    // and their documentation, and cannot be set by a misspelt or copied option.
+    clock: (options as { [kClock]?: Clock })[kClock] ?? realClock,
     operations
   }
 }

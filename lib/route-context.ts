@@ -14,6 +14,6 @@ export function createRouteContext (options: ResolvedOptions): RouteContext {
   return {
     options,
     handshake: new Handshake(options.ws, options.operations.maxPayload),
-    lifecycle: new Lifecycle()
+    lifecycle: new Lifecycle(options.clock)
   }
 }

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { WebSocket, type ClientOptions, type RawData } from 'ws'
 import fastifyUpgrade, { type FastifyUpgradeOptions } from '../lib/index.js'
+import type { Clock } from '../lib/heartbeat.js'
+import { kClock } from '../lib/symbols.js'
 
 export const validKey = 'dGhlIHNhbXBsZSBub25jZQ=='
 
@@ -163,6 +165,54 @@ export function handshake (path: string, overrides: Record<string, string | null
     if (value !== null) text += `${name}: ${value}\r\n`
   }
   return `${text}\r\n`
+}
+
+/**
+ * Plugin options with a clock that moves only when told to (the plugin reads it under
+ * kClock): the heartbeat timer, idle timeouts and rate limits then follow the test.
+ */
+export function withClock (clock: Clock, options: FastifyUpgradeOptions = {}): FastifyUpgradeOptions {
+  return Object.assign({ ...options }, { [kClock]: clock })
+}
+
+/**
+ * A clock for the plugin that stands still until `advance` moves it, running the
+ * intervals that fall due on the way, in order, each at its own time.
+ */
+export class ManualClock implements Clock {
+  #now = 1_000_000
+  #nextHandle = 1
+  readonly #intervals = new Map<number, { callback: () => void, ms: number, next: number }>()
+
+  now = (): number => this.#now
+
+  setInterval = (callback: () => void, ms: number): number => {
+    const handle = this.#nextHandle++
+    this.#intervals.set(handle, { callback, ms, next: this.#now + ms })
+    return handle
+  }
+
+  clearInterval = (handle: unknown): void => { this.#intervals.delete(handle as number) }
+
+  /** The period of each running interval (the plugin's timer runs only while connections are open). */
+  get intervals (): number[] {
+    return Array.from(this.#intervals.values(), (interval) => interval.ms)
+  }
+
+  advance (ms: number): void {
+    const target = this.#now + ms
+    for (;;) {
+      let due: { callback: () => void, ms: number, next: number } | undefined
+      for (const interval of this.#intervals.values()) {
+        if (interval.next <= target && (due === undefined || interval.next < due.next)) due = interval
+      }
+      if (due === undefined) break
+      this.#now = due.next
+      due.next += due.ms
+      due.callback()
+    }
+    this.#now = target
+  }
 }
 
 /** Counts the TCP connections the server still holds. */
