@@ -109,10 +109,11 @@ export interface RawResponse {
 
 /**
  * Sends raw bytes on a fresh TCP connection and collects what comes back until the
- * server closes it, or `ms` elapse (then closedByServer is false), or, with
- * `stopAfterHead`, the response head is complete.
+ * server closes it, or `ms` elapse (then closedByServer is false), or, with `stopAfter`,
+ * once the first response's head is complete ('head': a 101 leaves the connection open
+ * by design) or its head and its Content-Length body are ('response': a keep-alive answer).
  */
-export async function rawExchange (port: number, request: string | Buffer, ms = 2000, stopAfterHead = false): Promise<RawResponse> {
+export async function rawExchange (port: number, request: string | Buffer, ms = 2000, stopAfter: 'head' | 'response' | false = false): Promise<RawResponse> {
   return await new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1', () => { socket.write(request) })
     const chunks: Buffer[] = []
@@ -120,8 +121,15 @@ export async function rawExchange (port: number, request: string | Buffer, ms = 
     const timer = setTimeout(() => { closedByServer = false; socket.destroy() }, ms)
     socket.on('data', (chunk) => {
       chunks.push(chunk)
-      // A 101 leaves the connection open by design: stop once its head is complete.
-      if (stopAfterHead && Buffer.concat(chunks).includes('\r\n\r\n')) socket.destroy()
+      if (stopAfter === false) return
+      const received = Buffer.concat(chunks)
+      const end = received.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const length = Number(parseResponse(received.toString('latin1')).headers['content-length'] ?? 0)
+      if (stopAfter === 'head' || received.length - end - 4 >= length) {
+        closedByServer = false
+        socket.destroy()
+      }
     })
     socket.on('error', reject)
     socket.on('close', () => {
@@ -236,6 +244,17 @@ export async function waitFor (condition: () => boolean | Promise<boolean>, ms =
     if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await delay(10)
   }
+}
+
+/**
+ * For a handler that must not listen yet: resolves once its route has received `count`
+ * more messages than when it was called (the connection holds them meanwhile). A
+ * handler runs before its client can send anything, so they are this connection's.
+ */
+export async function messagesArrived (app: FastifyInstance, route: string, count = 1): Promise<void> {
+  const received = (): number => app.websocketStats().routes[route]?.messagesIn ?? 0
+  const before = received()
+  await waitFor(() => received() >= before + count, 3000, `${count} message(s) to reach ${route}`)
 }
 
 export interface LogLine { level: number, msg: string, reqId?: string, err?: { message: string }, [key: string]: unknown }
