@@ -157,7 +157,7 @@ export class WebSocketConnection<
     this.#settings = settings
     // The upgrade socket is a net.Socket (or injectWS' in-memory socket): both count bytes.
     this.#socket = context.socket as Duplex & CountingSocket
-    const now = settings.timer.now
+    const now = settings.timer.opened()
     this.#openedAt = settings.timer.clock.now()
     this.#lastSeenAt = now
     this.#nextPingAt = now + (settings.heartbeat?.interval ?? 0)

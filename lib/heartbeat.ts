@@ -4,9 +4,9 @@
 //
 // The timer also keeps a coarse clock, `now`: the clock's time at the last tick (or when
 // the timer started). Connections read it, not Date.now(), on every message, ping and pong
-// they receive (their "last seen" time), and when they open (last seen, next ping). It lags
-// the real time by at most one tick, so a deadline is noticed between one tick early and
-// one tick late. The rate limit needs exact times: it reads `clock.now()` per message, as
+// they receive (their "last seen" time), and through opened() when they open (last seen,
+// next ping). It lags the real time by at most one tick, so a deadline is noticed between
+// one tick early and one tick late. The rate limit needs exact times: it reads `clock.now()` per message, as
 // connections do for their open time (the duration in their close log line).
 //
 // The clock is the real one (Date.now, setInterval) but for the plugin's own tests, which
@@ -59,6 +59,16 @@ export class HeartbeatTimer {
    */
   resolve (ms: number): void {
     this.#resolution = Math.min(this.#resolution, Math.max(finest, Math.min(coarsest, Math.floor(ms / 4))))
+  }
+
+  /**
+   * The time for a connection that opens now (its last-seen time, the base of its first
+   * ping). While the timer ticks, the coarse `now`; while it is stopped (before the first
+   * connection, after the last one closed) `now` may be any age: read the clock afresh.
+   */
+  opened (): number {
+    if (this.#timer === undefined) this.now = this.clock.now()
+    return this.now
   }
 
   /** Starts ticking (when the first connection opens). The timer never keeps the process alive. */

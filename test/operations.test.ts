@@ -136,6 +136,40 @@ t.test('idleTimeout, driven clock: a silent peer is closed with 1000 when it is 
   t.same(await closeEvent(talking.client), { code: 1000, reason: 'idle timeout' }, '400 ms after its message: closed')
 })
 
+t.test('driven clock: a connection that opens after a quiet spell gets its whole idleTimeout and interval', async (t) => {
+  const clock = new ManualClock()
+  const { app, open } = await clockedApp(clock, {}, {
+    '/idle': { idleTimeout: 400, heartbeat: false },
+    '/ping': { heartbeat: { interval: 1000, timeout: 400 } }
+  })
+  t.teardown(() => app.close())
+  // With no connection open the timer is stopped: before the first one, and after the last one closed.
+  const idleAfterQuiet = async (spell: string): Promise<void> => {
+    clock.advance(60_000)
+    t.same(clock.intervals, [], `${spell}: the timer is stopped`)
+    const idle = await open('/idle')
+    const closed = closeEvent(idle.client)
+    clock.advance(399)
+    t.equal(idle.server.readyState, WebSocket.OPEN, `${spell}: kept for 399 ms`)
+    clock.advance(1)
+    t.same(await closed, { code: 1000, reason: 'idle timeout' }, `${spell}: closed at 400 ms`)
+    await waitFor(() => app.websocketStats().open === 0, 2000, 'the server side to close')
+  }
+  await idleAfterQuiet('before the first connection')
+  await idleAfterQuiet('after the last one closed')
+  clock.advance(60_000)
+  const pinged = await open('/ping', { autoPong: false })
+  let pings = 0
+  pinged.client.on('ping', () => { pings++ })
+  clock.advance(999)
+  await barrier(pinged.client, pinged.server)
+  t.equal(pings, 0, 'after the last one closed: no ping before the interval')
+  const ping = new Promise((resolve) => pinged.client.once('ping', resolve))
+  clock.advance(1)
+  await within(ping, 2000, 'the ping at the interval')
+  pinged.client.close()
+})
+
 /** Completes a handshake on a raw socket and then never reads: a slow consumer. */
 async function stalledClient (port: number, path: string): Promise<net.Socket> {
   const socket = net.connect(port, '127.0.0.1')
