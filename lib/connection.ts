@@ -179,8 +179,8 @@ export class WebSocketConnection<
     this.#settings = settings
     // The upgrade socket is a net.Socket (or injectWS' in-memory socket): both count bytes.
     this.#socket = context.socket as Duplex & CountingSocket
-    const now = settings.timer.now
-    this.#openedAt = Date.now()
+    const now = settings.timer.opened()
+    this.#openedAt = settings.timer.clock.now()
     this.#lastSeenAt = now
     this.#nextPingAt = now + (settings.heartbeat?.interval ?? 0)
     this.#bucket = settings.rateLimit === undefined ? undefined : new TokenBucket(settings.rateLimit, this.#openedAt)
@@ -375,7 +375,7 @@ export class WebSocketConnection<
       this.#settings.routeStats.droppedMessages++
       return false
     }
-    if (this.#bucket === undefined || this.#bucket.take(Date.now())) return true
+    if (this.#bucket === undefined || this.#bucket.take(this.#settings.timer.clock.now())) return true
     const settings = this.#settings
     settings.routeStats.droppedMessages++
     if (settings.rateLimit?.policy === 'close') this.#closeOverLimit('rate limit exceeded')
@@ -424,7 +424,7 @@ export class WebSocketConnection<
     const settings = this.#settings
     settings.stats.closed(code, this.#socket)
     settings.lifecycle.closed(this, settings.routeStats)
-    this.request.log.debug({ route: settings.url, code, durationMs: Date.now() - this.#openedAt }, 'websocket closed')
+    this.request.log.debug({ route: settings.url, code, durationMs: settings.timer.clock.now() - this.#openedAt }, 'websocket closed')
     this.#emitGuarded('close', code, reason.toString())
   }
 

@@ -30,7 +30,7 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
 
   app.addHook('onRequest', rememberReply)
 
-  const onUpgrade = createUpgradeListener(app, context.lifecycle, options.handshakeTimeout)
+  const onUpgrade = createUpgradeListener(app, context.lifecycle, { handshakeTimeout: options.handshakeTimeout, refusalLinger: options.refusalLinger })
   app.server.on('upgrade', onUpgrade)
   const restoreUpgradeDecision = serveNonUpgradesAsRequests(app)
 

@@ -5,7 +5,7 @@
 import type { Duplex } from 'node:stream'
 import { CloseCode } from './close-codes.js'
 import type { OpenConnection } from './connection.js'
-import { HeartbeatTimer } from './heartbeat.js'
+import { HeartbeatTimer, type Clock } from './heartbeat.js'
 import type { PendingUpgrade } from './pending-upgrade.js'
 import { Stats, type RouteStats } from './stats.js'
 
@@ -16,13 +16,14 @@ export class Lifecycle {
   readonly streams = new Set<Duplex>()
   closing = false
   /** The one timer of all connections (heartbeat, idle, coarse clock). */
-  readonly timer = new HeartbeatTimer({ [Symbol.iterator]: () => this.connections() })
+  readonly timer: HeartbeatTimer
   readonly stats = new Stats()
   #drained: (() => void) | undefined
   // One listener function per lifecycle, shared by every stream (`this` is the stream).
   readonly #streamClosed: (this: Duplex) => void
 
-  constructor () {
+  constructor (clock: Clock) {
+    this.timer = new HeartbeatTimer({ [Symbol.iterator]: () => this.connections() }, clock)
     const lifecycle = this
     this.#streamClosed = function () {
       lifecycle.streams.delete(this)

@@ -5,9 +5,11 @@ import { InvalidOptionError } from './errors.js'
 import { tokenPattern } from './headers.js'
 import type { AnyWebSocketConnection } from './connection.js'
 import type { AsyncApiExtraFields, AsyncApiInfo, AsyncApiOptions, ResolvedAsyncApiOptions } from './asyncapi.js'
+import { realClock, type Clock } from './heartbeat.js'
 import type { InvalidMessage } from './messages.js'
 import type { AllowedOrigins } from './origin.js'
 import type { RateLimit } from './rate-limit.js'
+import { kClock } from './symbols.js'
 
 /** Decides what happens when a handler or a message listener throws. */
 export type WebSocketErrorHandler = (
@@ -132,6 +134,13 @@ export interface FastifyUpgradeOptions extends OperationalOptions {
    */
   handshakeTimeout?: number
   /**
+   * Milliseconds a refused upgrade's socket stays open after the HTTP answer, half-closed,
+   * dropping what the client still sends (so that the close is no reset that could destroy
+   * the answer); then it is destroyed. Absolute: bytes from the client do not extend it.
+   * @default 5000
+   */
+  refusalLinger?: number
+  /**
    * Runs at `app.close()` before the built-in shutdown (1001 to every connection), e.g. to
    * send a goodbye message: an async function, or one that calls `done`. Bounded by
    * `closeTimeout`, which covers it and the built-in shutdown together; an error is logged.
@@ -194,6 +203,9 @@ export interface ResolvedOptions {
   validateSend: boolean
   allowedOrigins: AllowedOrigins | undefined
   handshakeTimeout: number
+  refusalLinger: number
+  /** The heartbeat timer's clock: the real one, or a test's (see kClock below). */
+  clock: Clock
   operations: ResolvedOperations
   asyncapi: ResolvedAsyncApiOptions
 }
@@ -233,6 +245,13 @@ const defaultOperations: ResolvedOperations = {
 }
 
 export const defaultHandshakeTimeout = 10_000
+
+// Long enough for a client on a slow link to read the answer before the socket goes; short
+// enough that clients which never hang up do not pile up.
+export const defaultRefusalLinger = 5000
+
+// setTimeout's longest delay: beyond it Node fires after 1 ms.
+const longestTimer = 2 ** 31 - 1
 
 /** Route settings over plugin settings over defaults; checked at registration. */
 export function resolveOperations (options: OperationalOptions, base: ResolvedOperations, where: string): ResolvedOperations {
@@ -314,6 +333,9 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
   checkMessageOptions(options, '')
   const handshakeTimeout = options.handshakeTimeout ?? defaultHandshakeTimeout
   checkDuration(handshakeTimeout, 'handshakeTimeout', false)
+  const refusalLinger = options.refusalLinger ?? defaultRefusalLinger
+  checkDuration(refusalLinger, 'refusalLinger', false)
+  if (refusalLinger > longestTimer) throw new InvalidOptionError('refusalLinger', `must be at most ${longestTimer} (setTimeout's limit)`)
   // ws' own maxPayload option is the plugin-wide default when our option is not given.
   const operations = resolveOperations({ ...options, maxPayload: options.maxPayload ?? ws.maxPayload }, defaultOperations, '')
   return {
@@ -327,6 +349,12 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     validateSend: options.validateSend ?? process.env.NODE_ENV !== 'production',
     allowedOrigins: options.allowedOrigins,
     handshakeTimeout,
+    refusalLinger,
+    // A clock given under a symbol, not a named option: only the plugin's own tests use it
+    // (to drive heartbeats and idle timeouts without waiting in real time), so it stays out
+    // of the public options, their types, their name check (symbol keys are not checked)
+    // and their documentation, and cannot be set by a misspelt or copied option.
+    clock: (options as { [kClock]?: Clock })[kClock] ?? realClock,
     operations,
     asyncapi: resolveAsyncApiOptions(options.asyncapi)
   }
@@ -436,6 +464,7 @@ const pluginOptionNames = {
   validateSend: true,
   allowedOrigins: true,
   handshakeTimeout: true,
+  refusalLinger: true,
   preClose: true,
   asyncapi: true
 } as const satisfies Record<keyof FastifyUpgradeOptions, true>

@@ -21,12 +21,17 @@ interface OwnedSocket extends Duplex {
   [kPending]?: PendingUpgrade | undefined
 }
 
-/**
- * How long a refused upgrade's socket may stay open after the response, reading and
- * dropping what the client still sends so that the close is not a reset that could
- * discard the response. Absolute: bytes from the client do not extend it.
- */
-export const lingerAfterRefusal = 5000
+/** The plugin's deadlines of an upgrade, in milliseconds (the options of those names). */
+export interface UpgradeDeadlines {
+  /** From the 'upgrade' event until the route takes the socket; past it, 503. */
+  handshakeTimeout: number
+  /**
+   * How long a refused upgrade's socket may stay open after the response, reading and
+   * dropping what the client still sends so that the close is not a reset that could
+   * discard the response. Absolute: bytes from the client do not extend it.
+   */
+  refusalLinger: number
+}
 
 // Shared functions, not closures per upgrade (defined in the class' static block).
 let onHandshakeDeadline: (pending: PendingUpgrade) => void
@@ -46,8 +51,9 @@ export class PendingUpgrade {
   /** The deadline passed while earlier pipelined responses were still being written. */
   #expired = false
   readonly #lifecycle: Lifecycle
+  readonly #deadlines: UpgradeDeadlines
 
-  constructor (request: IncomingMessage, socket: Duplex, head: Buffer, lifecycle: Lifecycle, handshakeTimeout: number) {
+  constructor (request: IncomingMessage, socket: Duplex, head: Buffer, lifecycle: Lifecycle, deadlines: UpgradeDeadlines) {
     // Node removed its own 'error' listener when it emitted 'upgrade': without this one,
     // a reset at any later moment (even while we wait below) would crash the process.
     // It stays for the socket's whole life: protocols may forget to listen.
@@ -56,11 +62,12 @@ export class PendingUpgrade {
     this.socket = socket
     this.head = head
     this.#lifecycle = lifecycle
+    this.#deadlines = deadlines
     ;(request as UpgradeRequest)[kUpgrade] = this
     ;(socket as OwnedSocket)[kPending] = this
     socket.once('close', onSocketClose)
     lifecycle.pending.add(this)
-    this.#timer = setTimeout(onHandshakeDeadline, handshakeTimeout, this)
+    this.#timer = setTimeout(onHandshakeDeadline, deadlines.handshakeTimeout, this)
   }
 
   /**
@@ -154,7 +161,7 @@ export class PendingUpgrade {
     socket.end()
     socket.resume()
     clearTimeout(this.#timer)
-    this.#timer = setTimeout(destroyPending, lingerAfterRefusal, this)
+    this.#timer = setTimeout(destroyPending, this.#deadlines.refusalLinger, this)
   }
 
   #release (): void {

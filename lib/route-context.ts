@@ -18,7 +18,7 @@ export function createRouteContext (options: ResolvedOptions): RouteContext {
   return {
     options,
     handshake: new Handshake(options.ws, options.operations.maxPayload),
-    lifecycle: new Lifecycle(),
+    lifecycle: new Lifecycle(options.clock),
     asyncapi: new AsyncApiCatalog(options.asyncapi)
   }
 }

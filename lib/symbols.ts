@@ -12,3 +12,10 @@ export const kProtocol = Symbol('fastify-upgrade.protocol')
 
 /** In a route's config: the protocols it switches to, null for a plain route (route.ts). */
 export const kProtocols = Symbol('fastify-upgrade.protocols')
+
+/**
+ * In the plugin's options: the clock of the heartbeat timer and of the rate limit
+ * (heartbeat.ts, through options.ts). For the plugin's own tests, which drive heartbeats,
+ * idle timeouts and rate limits without waiting; not exported from the package (options.ts says why).
+ */
+export const kClock = Symbol('fastify-upgrade.clock')

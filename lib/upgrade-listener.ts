@@ -7,17 +7,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BadHandshakeError, RouteBeforePluginError } from './errors.js'
 import type { Lifecycle } from './lifecycle.js'
 import { decideUpgrades, responseInProgress, serveAgain } from './node-http.js'
-import { PendingUpgrade, type UpgradeRequest } from './pending-upgrade.js'
+import { PendingUpgrade, type UpgradeDeadlines, type UpgradeRequest } from './pending-upgrade.js'
 import { kUpgrade } from './symbols.js'
 import { routeSeen } from './route.js'
 
 export function createUpgradeListener (
   app: FastifyInstance,
   lifecycle: Lifecycle,
-  handshakeTimeout: number
+  deadlines: UpgradeDeadlines
 ): (request: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return function onUpgrade (request, socket, head) {
-    const pending = new PendingUpgrade(request, socket, head, lifecycle, handshakeTimeout)
+    const pending = new PendingUpgrade(request, socket, head, lifecycle, deadlines)
     // Node emits 'upgrade' as soon as it parses the request, even when responses to
     // earlier pipelined requests on this connection are still being written. Taking the
     // socket now would interleave the answers: wait for them (the deadline runs).

@@ -7,7 +7,7 @@ import t from 'tap'
 import net from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { WebSocket, type ClientOptions } from 'ws'
-import { closeEvent, connect, delay, listen, messages, runFixture, within } from './helpers.js'
+import { closeEvent, connect, listen, messages, runFixture, waitFor } from './helpers.js'
 
 const MiB = 1024 * 1024
 
@@ -27,11 +27,6 @@ interface HeldDeflateResult {
   problems: string[]
 }
 
-/** Polls `condition` every 10 ms until it holds, for at most `ms`. */
-async function until (condition: () => boolean, what: string, ms = 3000): Promise<void> {
-  await within((async () => { while (!condition()) await delay(10) })(), ms, what)
-}
-
 /** A ws client whose TCP socket the test holds, so it can send many frames in one write. */
 async function corkableClient (url: string, port: number, options: ClientOptions = {}): Promise<{ client: WebSocket, tcp: net.Socket }> {
   let tcp: net.Socket | undefined
@@ -48,10 +43,10 @@ async function corkableClient (url: string, port: number, options: ClientOptions
 async function sendInOneWrite (app: FastifyInstance, client: WebSocket, tcp: net.Socket, texts: string[], framed: () => boolean): Promise<void> {
   tcp.cork()
   for (const text of texts) client.send(text)
-  await until(framed, 'every message to be framed')
+  await waitFor(framed, 3000, 'every message to be framed')
   tcp.uncork()
-  await until(() => tcp.writableLength === 0, 'the write')
-  await until(() => app.websocketStats().bytesIn >= tcp.bytesWritten, 'the server to read everything')
+  await waitFor(() => tcp.writableLength === 0, 3000, 'the write')
+  await waitFor(() => app.websocketStats().bytesIn >= tcp.bytesWritten, 3000, 'the server to read everything')
 }
 
 t.test('20 clients sending ~1 KB deflated frames that inflate to 1 MB each are closed with 1008; memory stays bounded', async (t) => {
@@ -125,7 +120,7 @@ t.test('maxHeldBytes per route: more than 4096 held bytes close with 1008, and t
   for (let i = 0; i < 8; i++) client.send('x'.repeat(1024))
   tcp.uncork()
   t.same(await closed, { code: 1008, reason: 'held messages limit exceeded' }, 'closed with 1008 \'held messages limit exceeded\'')
-  await until(() => (app.websocketStats().routes['/small']?.droppedMessages ?? 0) >= 1, 'the dropped messages to be counted')
+  await waitFor(() => (app.websocketStats().routes['/small']?.droppedMessages ?? 0) >= 1, 3000, 'the dropped messages to be counted')
   const dropped = app.websocketStats().routes['/small']?.droppedMessages ?? 0
   t.ok(dropped >= 1, `droppedMessages counts the messages over the limit (${dropped})`)
 })

@@ -248,17 +248,16 @@ function browserTests (): void {
     t.equal(garbledClose?.wasClean, true)
 
     // Shutdown, on a server of its own (this one is closed by the test itself).
-    const doomed = await listen((app) => { servePage(app); echoRoute(app) }, { closeTimeout: 3000 })
+    // A close timeout no test outlives: close() can only resolve because the browser answered.
+    const doomed = await listen((app) => { servePage(app); echoRoute(app) }, { closeTimeout: 2 ** 31 - 1 })
     let closed = false
     t.teardown(async () => { if (!closed) await doomed.app.close() })
     const { page: other } = await newPage(t)
     await other.goto(`http://127.0.0.1:${doomed.port}/`)
     const connected = await openSocket(other, '/echo')
     await waitEvent(other, connected, 'open')
-    const started = Date.now()
     closed = true
-    await within(doomed.app.close(), WAIT, 'app.close()')
-    t.ok(Date.now() - started < 2500, 'close() did not wait out closeTimeout: the browser answered the close')
+    await within(doomed.app.close(), WAIT, 'app.close(), which only the browser\'s answer can resolve')
     const shutdown = await waitEvent(other, connected, 'close')
     t.same(shutdown.events.map((e) => e.type), ['open', 'close'])
     t.same(closeOf(shutdown), { type: 'close', code: 1001, reason: 'server shutting down', wasClean: true }, '1001 Going Away')
@@ -389,15 +388,12 @@ function browserTests (): void {
     await bob.click('#send')
     await bob.waitForFunction(() => (document.getElementById('errors')?.textContent ?? '') !== '', undefined, { timeout: WAIT })
 
+    // Screenshots for people to look at; what they show is asserted above, through the DOM.
     const artifacts = new URL('./artifacts/', import.meta.url)
     fs.mkdirSync(artifacts, { recursive: true })
     for (const [page, file] of [[bob, 'chat.png'], [ada, 'chat-a.png']] as const) {
-      const path = new URL(file, artifacts)
-      fs.rmSync(path, { force: true })
-      await page.screenshot({ path: path.pathname })
-      const png = fs.readFileSync(path)
-      t.ok(png.length > 5 * 1024, `test/artifacts/${file}: ${png.length} bytes`)
-      t.same([png.readUInt32BE(16), png.readUInt32BE(20)], [viewport.width, viewport.height], `${file} is ${viewport.width}x${viewport.height}`)
+      await page.screenshot({ path: new URL(file, artifacts).pathname })
+      t.comment(`screenshot: test/artifacts/${file}`)
     }
   })
 

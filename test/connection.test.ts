@@ -3,12 +3,12 @@
 import t from 'tap'
 import { WebSocket } from 'ws'
 import { CloseCode } from '../lib/index.js'
-import { captureLogs, closeEvent, connect, delay, listen, messages, nextMessage } from './helpers.js'
+import { captureLogs, closeEvent, connect, delay, listen, messages, messagesArrived, nextMessage } from './helpers.js'
 
 t.test('messages sent while an async handler awaits are delivered in order once it listens', async (t) => {
   const { app, url } = await listen((app) => {
     app.get('/late', { websocket: true }, async (socket) => {
-      await delay(50)
+      await messagesArrived(app, '/late')
       socket.on('message', (data) => { socket.send(`got ${data.toString()}`) })
     })
   })
@@ -28,7 +28,7 @@ t.test('messages sent while async hooks run are not lost either', async (t) => {
   const { app, url } = await listen((app) => {
     app.addHook('preHandler', async () => { await delay(30) })
     app.get('/hooked', { websocket: true }, async (socket) => {
-      await delay(30)
+      await messagesArrived(app, '/hooked')
       socket.on('message', (data) => { socket.send(data.toString().toUpperCase()) })
     })
   })

@@ -339,7 +339,7 @@ async function run (row: Row): Promise<Exchange> {
   if (row.responses !== undefined || row.frames !== undefined) return await scripted(row, [row.send], ms)
   // One write: the helper's exchange, stopping after the head where the server keeps the socket.
   const started = Date.now()
-  const response = await rawExchange(port, row.send, ms, stopsEarly(row))
+  const response = await rawExchange(port, row.send, ms, stopsEarly(row) ? 'head' : false)
   return { bytes: Buffer.from(response.text, 'latin1'), closedByServer: response.closedByServer, elapsed: Date.now() - started }
 }
 

@@ -1,7 +1,7 @@
 // The seed semantics over raw TCP: when a 101 is sent, when the Upgrade header is
 // ignored, when 426 is required, and how broken handshakes are answered.
 import t from 'tap'
-import { connect, handshake, listen, nextMessage, rawExchange, openConnections, delay, within } from './helpers.js'
+import { connect, handshake, listen, nextMessage, rawExchange, openConnections, waitFor } from './helpers.js'
 
 async function seedServer () {
   return await listen((app) => {
@@ -25,7 +25,7 @@ t.test('a websocket route echoes over a real connection', async (t) => {
 t.test('101 Switching Protocols with Upgrade, Connection and Sec-WebSocket-Accept', async (t) => {
   const { app, port } = await seedServer()
   t.teardown(() => app.close())
-  const response = await rawExchange(port, handshake('/ws'), 2000, true)
+  const response = await rawExchange(port, handshake('/ws'), 2000, 'head')
   t.equal(response.statusLine, 'HTTP/1.1 101 Switching Protocols')
   t.equal(response.headers.upgrade, 'websocket')
   t.match(response.headers.connection, /upgrade/i)
@@ -44,7 +44,7 @@ t.test('Connection and Upgrade are token lists: case, versions, other elements',
     { Upgrade: 'websocket, h2c' }
   ]
   for (const overrides of variants) {
-    const response = await rawExchange(port, handshake('/ws', overrides), 2000, true)
+    const response = await rawExchange(port, handshake('/ws', overrides), 2000, 'head')
     t.equal(response.status, 101, JSON.stringify(overrides))
   }
 })
@@ -75,7 +75,7 @@ t.test('an upgrade request with a body is served by the normal route with its bo
 t.test('a GET upgrade with Content-Length: 0 upgrades; one with a body is served as plain HTTP', async (t) => {
   const { app, port } = await seedServer()
   t.teardown(() => app.close())
-  const empty = await rawExchange(port, handshake('/ws', { 'Content-Length': '0' }), 2000, true)
+  const empty = await rawExchange(port, handshake('/ws', { 'Content-Length': '0' }), 2000, 'head')
   t.equal(empty.status, 101)
   const withBody = await rawExchange(port, `${handshake('/ws', { 'Content-Length': '4', Connection: 'Upgrade, close' })}abcd`)
   t.equal(withBody.status, 426, 'a WebSocket handshake has no body, so this is no handshake')
@@ -95,7 +95,7 @@ t.test('an unknown path answers 404 on the upgrade socket and closes it', async 
 t.test('a plain request to a WebSocket-only route gets 426 with Upgrade and Connection', async (t) => {
   const { app, port } = await seedServer()
   t.teardown(() => app.close())
-  const keepAlive = await rawExchange(port, 'GET /ws HTTP/1.1\r\nHost: x\r\n\r\n', 300)
+  const keepAlive = await rawExchange(port, 'GET /ws HTTP/1.1\r\nHost: x\r\n\r\n', 2000, 'response')
   t.equal(keepAlive.statusLine, 'HTTP/1.1 426 Upgrade Required')
   t.equal(keepAlive.headers.upgrade, 'websocket')
   t.equal(keepAlive.headers.connection, 'Upgrade')
@@ -117,7 +117,7 @@ t.test('an Upgrade that does not offer websocket, or only Upgrade without Connec
   const h2c = await rawExchange(port, handshake('/ws', { Upgrade: 'h2c' }))
   t.equal(h2c.status, 426)
   t.ok(h2c.closedByServer)
-  const noConnection = await rawExchange(port, handshake('/ws', { Connection: 'keep-alive' }), 300)
+  const noConnection = await rawExchange(port, handshake('/ws', { Connection: 'keep-alive' }), 2000, 'response')
   t.equal(noConnection.status, 426)
 })
 
@@ -147,8 +147,8 @@ t.test('broken WebSocket handshakes get a clear 4xx and a closed socket', async 
     t.match(JSON.parse(response.body).message, message, name)
     if (status === 426) t.equal(response.headers['sec-websocket-version'], '13', `${name}: names version 13`)
   }
-  await within((async () => { while (await openConnections(app) > 0) await delay(10) })(), 2000, 'every refused socket to close')
-  t.equal(await openConnections(app), 0, 'no socket is left open')
+  await waitFor(async () => await openConnections(app) === 0, 2000, 'every refused socket to close')
+  t.pass('no socket is left open')
 })
 
 t.test('HEAD on a WebSocket route is answered like GET without a body', async (t) => {

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { WebSocket, type ClientOptions, type RawData } from 'ws'
 import fastifyUpgrade, { type FastifyUpgradeOptions } from '../lib/index.js'
+import type { Clock } from '../lib/heartbeat.js'
+import { kClock } from '../lib/symbols.js'
 
 export const validKey = 'dGhlIHNhbXBsZSBub25jZQ=='
 
@@ -107,10 +109,11 @@ export interface RawResponse {
 
 /**
  * Sends raw bytes on a fresh TCP connection and collects what comes back until the
- * server closes it, or `ms` elapse (then closedByServer is false), or, with
- * `stopAfterHead`, the response head is complete.
+ * server closes it, or `ms` elapse (then closedByServer is false), or, with `stopAfter`,
+ * once the first response's head is complete ('head': a 101 leaves the connection open
+ * by design) or its head and its Content-Length body are ('response': a keep-alive answer).
  */
-export async function rawExchange (port: number, request: string | Buffer, ms = 2000, stopAfterHead = false): Promise<RawResponse> {
+export async function rawExchange (port: number, request: string | Buffer, ms = 2000, stopAfter: 'head' | 'response' | false = false): Promise<RawResponse> {
   return await new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1', () => { socket.write(request) })
     const chunks: Buffer[] = []
@@ -118,8 +121,15 @@ export async function rawExchange (port: number, request: string | Buffer, ms = 
     const timer = setTimeout(() => { closedByServer = false; socket.destroy() }, ms)
     socket.on('data', (chunk) => {
       chunks.push(chunk)
-      // A 101 leaves the connection open by design: stop once its head is complete.
-      if (stopAfterHead && Buffer.concat(chunks).includes('\r\n\r\n')) socket.destroy()
+      if (stopAfter === false) return
+      const received = Buffer.concat(chunks)
+      const end = received.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const length = Number(parseResponse(received.toString('latin1')).headers['content-length'] ?? 0)
+      if (stopAfter === 'head' || received.length - end - 4 >= length) {
+        closedByServer = false
+        socket.destroy()
+      }
     })
     socket.on('error', reject)
     socket.on('close', () => {
@@ -165,6 +175,54 @@ export function handshake (path: string, overrides: Record<string, string | null
   return `${text}\r\n`
 }
 
+/**
+ * Plugin options with a clock that moves only when told to (the plugin reads it under
+ * kClock): the heartbeat timer, idle timeouts and rate limits then follow the test.
+ */
+export function withClock (clock: Clock, options: FastifyUpgradeOptions = {}): FastifyUpgradeOptions {
+  return Object.assign({ ...options }, { [kClock]: clock })
+}
+
+/**
+ * A clock for the plugin that stands still until `advance` moves it, running the
+ * intervals that fall due on the way, in order, each at its own time.
+ */
+export class ManualClock implements Clock {
+  #now = 1_000_000
+  #nextHandle = 1
+  readonly #intervals = new Map<number, { callback: () => void, ms: number, next: number }>()
+
+  now = (): number => this.#now
+
+  setInterval = (callback: () => void, ms: number): number => {
+    const handle = this.#nextHandle++
+    this.#intervals.set(handle, { callback, ms, next: this.#now + ms })
+    return handle
+  }
+
+  clearInterval = (handle: unknown): void => { this.#intervals.delete(handle as number) }
+
+  /** The period of each running interval (the plugin's timer runs only while connections are open). */
+  get intervals (): number[] {
+    return Array.from(this.#intervals.values(), (interval) => interval.ms)
+  }
+
+  advance (ms: number): void {
+    const target = this.#now + ms
+    for (;;) {
+      let due: { callback: () => void, ms: number, next: number } | undefined
+      for (const interval of this.#intervals.values()) {
+        if (interval.next <= target && (due === undefined || interval.next < due.next)) due = interval
+      }
+      if (due === undefined) break
+      this.#now = due.next
+      due.next += due.ms
+      due.callback()
+    }
+    this.#now = target
+  }
+}
+
 /** Counts the TCP connections the server still holds. */
 export async function openConnections (app: FastifyInstance): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -174,6 +232,29 @@ export async function openConnections (app: FastifyInstance): Promise<number> {
 
 export async function delay (ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/**
+ * Polls `condition` every 10 ms until it holds; rejects once `ms` have passed without it.
+ * For state that no event announces (a server's socket count, a counter).
+ */
+export async function waitFor (condition: () => boolean | Promise<boolean>, ms = 3000, what = 'a condition'): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await condition())) {
+    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await delay(10)
+  }
+}
+
+/**
+ * For a handler that must not listen yet: resolves once its route has received `count`
+ * more messages than when it was called (the connection holds them meanwhile). A
+ * handler runs before its client can send anything, so they are this connection's.
+ */
+export async function messagesArrived (app: FastifyInstance, route: string, count = 1): Promise<void> {
+  const received = (): number => app.websocketStats().routes[route]?.messagesIn ?? 0
+  const before = received()
+  await waitFor(() => received() >= before + count, 3000, `${count} message(s) to reach ${route}`)
 }
 
 export interface LogLine { level: number, msg: string, reqId?: string, err?: { message: string }, [key: string]: unknown }

@@ -2,7 +2,7 @@
 // awaited up to closeTimeout, stragglers terminated, and nothing left keeping the process alive.
 import t from 'tap'
 import net from 'node:net'
-import { closeEvent, connect, delay, handshake, listen, parseResponse, runFixture, within } from './helpers.js'
+import { captureLogs, closeEvent, connect, handshake, listen, nextMessage, openConnections, parseResponse, runFixture, waitFor, within } from './helpers.js'
 
 t.test('app.close() sends 1001 Going Away to every open connection and resolves', async (t) => {
   const { app, url } = await listen((app) => {
@@ -96,18 +96,74 @@ t.test('nothing keeps the process alive after app.close()', async (t) => {
 t.test('a client that resets the connection mid-handshake leaves no socket and no crash', async (t) => {
   let entered: () => void = () => {}
   const inHook = new Promise<void>((resolve) => { entered = resolve })
+  let release: () => void = () => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let left: () => void = () => {}
+  const hookDone = new Promise<void>((resolve) => { left = resolve })
+  let calls = 0
   const { app, port, url } = await listen((app) => {
-    app.addHook('onRequest', async () => { entered(); await delay(50) })
+    // The first request waits in its hook until its client is gone; later ones pass.
+    app.addHook('onRequest', async () => {
+      if (calls++ > 0) return
+      entered()
+      await held
+      left()
+    })
     app.get('/ws', { websocket: true }, (socket) => { socket.send('hello') })
   })
   t.teardown(() => app.close())
+  t.teardown(release)
   const socket = net.connect(port, '127.0.0.1', () => { socket.write(handshake('/ws')) })
-  await inHook
+  await within(inHook, 2000, 'the request to be in its hook')
   socket.resetAndDestroy()
-  const { openConnections, connect, nextMessage } = await import('./helpers.js')
-  await within((async () => { while (await openConnections(app) > 0) await delay(10) })(), 2000, 'the reset socket to be gone')
-  t.equal(await openConnections(app), 0, 'the reset socket is gone')
+  await waitFor(async () => await openConnections(app) === 0, 2000, 'the reset socket to be gone')
+  // Only now does the request go on, to its route, on a socket that no longer exists.
+  release()
+  await within(hookDone, 1000, 'the hook to finish')
   const client = await connect(`${url}/ws`)
   t.equal(await nextMessage(client), 'hello', 'the server still serves upgrades')
+  t.same(app.websocketStats().rejectedHandshakes, {}, 'the vanished request was neither answered nor counted')
   client.close()
+})
+
+t.test('an upgrade pipelined behind a request whose connection dies as that response is written is dropped quietly', async (t) => {
+  const logs = captureLogs()
+  let release: () => void = () => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let entered: () => void = () => {}
+  const inHandler = new Promise<void>((resolve) => { entered = resolve })
+  let died: () => void = () => {}
+  const dead = new Promise<void>((resolve) => { died = resolve })
+  const { app, port, url } = await listen((app) => {
+    app.get('/slow', async (request, reply) => {
+      // The connection dies the moment the response is written, before the queued upgrade
+      // is dispatched (this listener runs before the plugin's, added at the 'upgrade' event).
+      const socket = request.raw.socket
+      reply.raw.once('finish', () => { socket.destroy(); died() })
+      entered()
+      await held
+      return 'slow'
+    })
+    app.get('/ws', { websocket: true }, (socket) => { socket.send('hello') })
+  }, {}, { logger: logs.logger })
+  t.teardown(() => app.close())
+  t.teardown(release)
+  const upgraded = new Promise<void>((resolve) => app.server.once('upgrade', () => { resolve() }))
+  const client = net.connect(port, '127.0.0.1', () => { client.write(`GET /slow HTTP/1.1\r\nHost: x\r\n\r\n${handshake('/ws')}`) })
+  client.on('error', () => {})
+  const received: Buffer[] = []
+  client.on('data', (chunk: Buffer) => received.push(chunk))
+  const closed = new Promise<void>((resolve) => client.once('close', () => { resolve() }))
+  // Both requests are parsed: the upgrade waits for the response in progress.
+  await within(Promise.all([inHandler, upgraded]), 2000, 'the request in its handler and the upgrade queued')
+  release()
+  await within(dead, 2000, 'the response to be written')
+  await within(closed, 2000, 'the client to see the connection close')
+  await waitFor(async () => await openConnections(app) === 0, 2000, 'the server to hold no socket')
+  t.notMatch(Buffer.concat(received).toString('latin1'), /HTTP\/1\.1 (101|5\d\d)/, 'no 101, no error answer')
+  t.same(app.websocketStats().rejectedHandshakes, {}, 'the upgrade is not counted as refused')
+  t.same(logs.lines.filter((line) => line.level >= 50), [], 'nothing logged as an error')
+  const ws = await connect(`${url}/ws`)
+  t.equal(await nextMessage(ws), 'hello', 'the server still serves upgrades')
+  ws.close()
 })

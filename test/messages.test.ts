@@ -5,7 +5,7 @@ import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
 import fastifyUpgrade, { InvalidMessage } from '../lib/index.js'
 import { closeReason } from '../lib/messages.js'
-import { captureLogs, closeEvent, connect, delay, listen, nextMessage } from './helpers.js'
+import { captureLogs, closeEvent, connect, listen, messagesArrived, nextMessage } from './helpers.js'
 
 const Chat = Type.Object({ text: Type.String({ maxLength: 20 }), to: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false })
 const Reply = Type.Object({ echo: Type.String() })
@@ -221,7 +221,7 @@ t.test('schema.discriminator renames the tag field', async (t) => {
 t.test('a per-type listener added after an await still gets messages sent at once', async (t) => {
   const { app, url } = await listen((app) => {
     app.get('/late-typed', { websocket: true, schema: { messages: { n: Type.Object({ v: Type.Number() }) } } }, async (socket) => {
-      await delay(40)
+      await messagesArrived(app, '/late-typed')
       socket.on('n', (message) => { socket.sendRaw(String(message.v)) })
     })
   })

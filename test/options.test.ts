@@ -86,7 +86,7 @@ t.test('an unknown plugin option name is a registration error naming the closest
     // two adjacent letters swapped are one edit
     [{ hearbteat: false }, 'Invalid fastify-upgrade option "hearbteat": unknown option; did you mean heartbeat?'],
     // nothing close enough: the valid names are listed instead
-    [{ connectionOptions: {} }, 'Invalid fastify-upgrade option "connectionOptions": unknown option; the options are heartbeat, idleTimeout, maxBackpressure, backpressurePolicy, maxPayload, maxHeldBytes, maxConnections, rateLimit, options, errorHandler, closeTimeout, onInvalidMessage, validateSend, allowedOrigins, handshakeTimeout, preClose, asyncapi'],
+    [{ connectionOptions: {} }, 'Invalid fastify-upgrade option "connectionOptions": unknown option; the options are heartbeat, idleTimeout, maxBackpressure, backpressurePolicy, maxPayload, maxHeldBytes, maxConnections, rateLimit, options, errorHandler, closeTimeout, onInvalidMessage, validateSend, allowedOrigins, handshakeTimeout, refusalLinger, preClose, asyncapi'],
     // a route option given to the plugin: where it belongs
     [{ protocols: ['chat'] }, 'Invalid fastify-upgrade option "protocols": protocols is a per-route option: give it in the route\'s websocket: { ... }'],
     [{ perMessageDeflate: true }, 'Invalid fastify-upgrade option "perMessageDeflate": perMessageDeflate is a per-route option; plugin-wide, set ws\' own: options: { perMessageDeflate }']
@@ -118,7 +118,8 @@ t.test('an unknown websocket route option name is a registration error naming th
     [{ x: 1 }, 'Invalid fastify-upgrade option "websocket (route /ws).x": unknown option; the options are heartbeat, idleTimeout, maxBackpressure, backpressurePolicy, maxPayload, maxHeldBytes, maxConnections, rateLimit, errorHandler, onInvalidMessage, validateSend, protocols, selectProtocol, requireProtocol, perMessageDeflate, allowedOrigins'],
     // a plugin-wide option given to a route: where it belongs
     [{ closeTimeout: 1000 }, 'Invalid fastify-upgrade option "websocket (route /ws).closeTimeout": closeTimeout is a plugin-wide option: give it to app.register(fastifyUpgrade, { ... })'],
-    [{ handshakeTimeout: 1000 }, 'Invalid fastify-upgrade option "websocket (route /ws).handshakeTimeout": handshakeTimeout is a plugin-wide option: give it to app.register(fastifyUpgrade, { ... })']
+    [{ handshakeTimeout: 1000 }, 'Invalid fastify-upgrade option "websocket (route /ws).handshakeTimeout": handshakeTimeout is a plugin-wide option: give it to app.register(fastifyUpgrade, { ... })'],
+    [{ refusalLinger: 1000 }, 'Invalid fastify-upgrade option "websocket (route /ws).refusalLinger": refusalLinger is a plugin-wide option: give it to app.register(fastifyUpgrade, { ... })']
   ]
   for (const [websocket, message] of cases) {
     t.throws(() => {

@@ -4,7 +4,7 @@ import t from 'tap'
 import fp from 'fastify-plugin'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import fastifyUpgrade, { upgradeRequired } from '../lib/index.js'
-import { connect, handshake, listen, nextMessage, rawExchange, closeEvent, delay, within } from './helpers.js'
+import { connect, handshake, listen, nextMessage, rawExchange, closeEvent, within } from './helpers.js'
 
 function denyUnlessToken (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
   if ((request.query as { token?: string }).token !== 'ok') {
@@ -312,13 +312,15 @@ t.test('an upgrade that reaches its route after app.close() began is refused wit
   const held = new Promise<void>((resolve) => { release = resolve })
   let entered: () => void = () => {}
   const inHook = new Promise<void>((resolve) => { entered = resolve })
+  let closeBegan: () => void = () => {}
+  const closeBegun = new Promise<void>((resolve) => { closeBegan = resolve })
   const { app, port } = await listen((app) => {
     app.get('/ws', { websocket: true, preHandler: async () => { entered(); await held } }, () => {})
-  }, { closeTimeout: 1000 })
+  }, { closeTimeout: 1000, preClose: async () => { closeBegan() } })
   const response = rawExchange(port, handshake('/ws'), 3000)
   await inHook
   const closing = app.close()
-  await delay(20)
+  await within(closeBegun, 1000, 'the shutdown to begin') // preClose runs once the plugin refuses new upgrades
   release()
   await within(closing, 3000, 'app.close()')
   const refused = await response

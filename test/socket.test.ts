@@ -5,7 +5,7 @@ import t from 'tap'
 import net from 'node:net'
 import { Type } from '@sinclair/typebox'
 import { WebSocket, createWebSocketStream } from 'ws'
-import { closeEvent, connect, delay, handshake, listen, messages, nextMessage, within } from './helpers.js'
+import { closeEvent, connect, handshake, listen, messages, messagesArrived, nextMessage, waitFor, within } from './helpers.js'
 
 t.test('the socket is an instance of ws\' WebSocket, with its constants and readyState', async (t) => {
   const { app, url } = await listen((app) => {
@@ -53,7 +53,7 @@ t.test('createWebSocketStream works on the socket: a stream echo', async (t) => 
 t.test('addEventListener and onmessage receive messages (held until then, like on())', async (t) => {
   const { app, url } = await listen((app) => {
     app.get('/dom', { websocket: true }, async (socket) => {
-      await delay(30) // the client's first message arrives meanwhile and is held
+      await messagesArrived(app, '/dom') // the client's first message arrives meanwhile and is held
       socket.addEventListener('message', (event) => { socket.send(`listener:${String(event.data)}`) })
     })
     app.get('/onmessage', { websocket: true }, (socket) => {
@@ -89,29 +89,34 @@ t.test('pause() stops delivery until resume(); pong() reaches the client', async
   const pong = within(new Promise<string>((resolve) => ponged.once('pong', (data) => { resolve(data.toString()) })), 2000, 'the pong')
   ponged.send('unsolicited')
   t.equal(await pong, 'unsolicited')
-  ponged.close()
 
   const client = await connect(`${url}/paused`)
   client.send('one')
   client.send('two')
-  await delay(100) // nothing may arrive while paused: give it the chance to
+  // Once written, loopback bytes wait in the server's receive buffer; a round trip on
+  // another connection lets the server's event loop poll its sockets, this one included.
+  await waitFor(() => client.bufferedAmount === 0, 2000, 'the client to write its messages')
+  const again = within(new Promise<string>((resolve) => ponged.once('pong', (data) => { resolve(data.toString()) })), 2000, 'the second pong')
+  ponged.send('again')
+  t.equal(await again, 'again')
   t.same(received, [], 'nothing delivered while paused')
   resume()
-  await within((async () => { while (received.length < 2) await delay(5) })(), 2000, 'the messages')
+  await waitFor(() => received.length >= 2, 2000, 'the messages')
   t.same(received, ['one', 'two'])
   client.close()
+  ponged.close()
 })
 
 t.test("binaryType 'arraybuffer' and 'fragments' are honoured, and held bytes are still counted", async (t) => {
   const { app, url } = await listen((app) => {
     app.get('/ab', { websocket: { maxHeldBytes: 8 } }, async (socket) => {
       socket.binaryType = 'arraybuffer'
-      await delay(30)
+      await messagesArrived(app, '/ab')
       socket.on('message', (data: unknown) => { socket.send(data instanceof ArrayBuffer ? `ArrayBuffer:${data.byteLength}` : 'other') })
     })
     app.get('/fragments', { websocket: { maxHeldBytes: 8 } }, async (socket) => {
       socket.binaryType = 'fragments'
-      await delay(30)
+      await messagesArrived(app, '/fragments')
       socket.on('message', (data: unknown) => { socket.send(Array.isArray(data) ? `fragments:${Buffer.concat(data as Buffer[]).length}` : 'other') })
     })
   })
@@ -160,7 +165,7 @@ t.test('app.websocketServer.clients holds every open connection, routes with the
   for (const client of app.websocketServer.clients) client.send('broadcast')
   t.same(await Promise.all(clients.map(async (client) => await messages(client, 1))), [['broadcast'], ['broadcast'], ['broadcast'], ['broadcast']])
   for (const client of clients) client.close()
-  await within((async () => { while (app.websocketServer.clients.size > 0) await delay(5) })(), 2000, 'the clients to leave')
+  await waitFor(() => app.websocketServer.clients.size === 0, 2000, 'the clients to leave')
   t.equal(app.websocketServer.clients.size, 0)
 })
 
@@ -200,7 +205,7 @@ t.test('app.close() resolves when it must terminate peers on routes of different
   t.equal(app.websocketServer.clients.size, 3)
   await within(app.close(), 3000, 'app.close()')
   for (const peer of peers) peer.destroy()
-  await within((async () => { while (app.websocketServer.clients.size > 0) await delay(5) })(), 2000, 'the clients to leave the set')
+  await waitFor(() => app.websocketServer.clients.size === 0, 2000, 'the clients to leave the set')
   t.equal(app.websocketServer.clients.size, 0)
 })
 

@@ -19,6 +19,7 @@ app.register(fastifyUpgrade, {
   maxConnections: 10_000,
   rateLimit: { rate: 50, burst: 100, policy: 'close' },
   handshakeTimeout: 5000,
+  refusalLinger: 1000,
   allowedOrigins: ['https://app.example']
 })
 
@@ -29,12 +30,14 @@ app.register(fastifyUpgrade, { backpressurePolicy: 'close' })
 app.register(fastifyUpgrade, { heartbeat: true })
 app.register(fastifyUpgrade, { heartbeat: false })
 
-// Per route, the same options (but handshakeTimeout, which runs before routing).
+// Per route, the same options (but handshakeTimeout and refusalLinger, which apply before routing).
 app.get('/ops', {
   websocket: { heartbeat: false, idleTimeout: 1000, maxPayload: 1024, maxConnections: 5, rateLimit: false, perMessageDeflate: true, protocols: ['a'], requireProtocol: false }
 }, () => {})
 // @ts-expect-error -- handshakeTimeout is plugin-wide only
 app.get('/ops2', { websocket: { handshakeTimeout: 10 } }, () => {})
+// @ts-expect-error -- refusalLinger is plugin-wide only
+app.get('/ops3', { websocket: { refusalLinger: 10 } }, () => {})
 
 // send() reports whether the message was queued under maxBackpressure
 app.get('/send', { websocket: true }, (socket) => {
