@@ -5,6 +5,7 @@ import { injectWS } from './inject.js'
 import { resolvePluginOptions, type FastifyUpgradeOptions } from './options.js'
 import { isWebSocketRequest, wrapRoute } from './route.js'
 import { createRouteContext } from './route-context.js'
+import { acceptExtendedConnect } from './http2.js'
 import { runPreClose } from './pre-close.js'
 import { createUpgradeListener, rememberReply, serveNonUpgradesAsRequests } from './upgrade-listener.js'
 import '../types/index.js'
@@ -26,6 +27,8 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   const onUpgrade = createUpgradeListener(app, context.lifecycle, options.handshakeTimeout)
   app.server.on('upgrade', onUpgrade)
   const restoreUpgradeDecision = serveNonUpgradesAsRequests(app)
+  // HTTP/2 apps: WebSockets as extended CONNECT streams, through the same route path.
+  const stopExtendedConnect = options.extendedConnect ? acceptExtendedConnect(app, context.lifecycle, options.handshakeTimeout) : noop
 
   // preClose runs before the HTTP server closes; the server would otherwise wait
   // forever for upgraded sockets, which it no longer manages.
@@ -39,11 +42,14 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   app.addHook('onClose', (_instance, done) => {
     app.server.removeListener('upgrade', onUpgrade)
     restoreUpgradeDecision()
+    stopExtendedConnect()
     context.lifecycle.timer.stop()
     context.handshake.close()
     done()
   })
 }
+
+function noop (): void {}
 
 export default fp(fastifyUpgrade, { fastify: '5.x', name: 'fastify-upgrade' })
 

@@ -137,6 +137,15 @@ export interface FastifyUpgradeOptions extends OperationalOptions {
    * @default none
    */
   preClose?: (this: FastifyInstance, done: (error?: Error) => void) => Promise<unknown> | void
+  /**
+   * On an HTTP/2 app (`Fastify({ http2: true })`): advertise SETTINGS_ENABLE_CONNECT_PROTOCOL
+   * and take WebSockets opened as RFC 8441 extended CONNECT streams, routed like HTTP/1.1
+   * upgrades. Browsers open their WebSockets this way on an HTTP/2 connection they already
+   * have to the server. false: neither (HTTP/2 clients must then upgrade over HTTP/1.1,
+   * `allowHTTP1`), and the server's 'connect' events are left to the application.
+   * @default true
+   */
+  extendedConnect?: boolean
 }
 
 /**
@@ -186,6 +195,7 @@ export interface ResolvedOptions {
   validateSend: boolean
   allowedOrigins: AllowedOrigins | undefined
   handshakeTimeout: number
+  extendedConnect: boolean
   operations: ResolvedOperations
 }
 
@@ -303,6 +313,7 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     throw new InvalidOptionError('closeTimeout', 'must be a non-negative number of milliseconds')
   }
   checkMessageOptions(options, '')
+  checkType(options.extendedConnect, 'boolean', 'extendedConnect')
   const handshakeTimeout = options.handshakeTimeout ?? defaultHandshakeTimeout
   checkDuration(handshakeTimeout, 'handshakeTimeout', false)
   // ws' own maxPayload option is the plugin-wide default when our option is not given.
@@ -318,6 +329,7 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     validateSend: options.validateSend ?? process.env.NODE_ENV !== 'production',
     allowedOrigins: options.allowedOrigins,
     handshakeTimeout,
+    extendedConnect: options.extendedConnect ?? true,
     operations
   }
 }
@@ -387,7 +399,8 @@ const pluginOptionNames = {
   validateSend: true,
   allowedOrigins: true,
   handshakeTimeout: true,
-  preClose: true
+  preClose: true,
+  extendedConnect: true
 } as const satisfies Record<keyof FastifyUpgradeOptions, true>
 
 const routeOptionNames = {
