@@ -51,6 +51,9 @@ export interface NegotiatedExtensions {
   header: string | undefined
 }
 
+// Most handshakes negotiate nothing: one answer for all of them (ws gives each socket a fresh map, below).
+const noExtensions: NegotiatedExtensions = Object.freeze({ extensions: Object.freeze({}), header: undefined })
+
 /**
  * permessage-deflate as ws' server negotiates it, with the server's options: the
  * extension to give the socket and the response header. `offer` is the client's
@@ -59,9 +62,9 @@ export interface NegotiatedExtensions {
  */
 export function negotiateExtensions (server: WebSocketServer, offer: string | undefined): NegotiatedExtensions {
   const options = (server as unknown as ServerInternals).options
-  if (options.perMessageDeflate === false || offer === undefined) return { extensions: {}, header: undefined }
+  if (options.perMessageDeflate === false || offer === undefined) return noExtensions
   const offers = extension.parse(offer)[extensionName]
-  if (offers === undefined) return { extensions: {}, header: undefined }
+  if (offers === undefined) return noExtensions
   const deflate = new PerMessageDeflate({ ...options.perMessageDeflate, isServer: true, maxPayload: options.maxPayload })
   deflate.accept(offers)
   return { extensions: { [extensionName]: deflate }, header: extension.format({ [extensionName]: [deflate.params] }) }
@@ -89,7 +92,7 @@ export function openSocket (server: WebSocketServer, transport: Duplex, protocol
   const socket = new options.WebSocket(null, undefined, options)
   const internals = socket as unknown as SocketInternals
   internals._protocol = protocol
-  internals._extensions = negotiated.extensions
+  if (negotiated.header !== undefined) internals._extensions = negotiated.extensions
   if (clients !== undefined) {
     clients.add(socket)
     socket.once('close', () => { clients.delete(socket) })

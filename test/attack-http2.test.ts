@@ -36,6 +36,8 @@ t.test('HTTP/2 attacks: the server survives, answers as it should, and lets ever
   t.same(result.echo, { status: 200, echo: 'still alive' }, 'a new client still gets its echo')
   t.equal(result.open, 0, 'no WebSocket left open')
   t.equal(result.streams, 0, 'no server stream left open')
-  t.match(result.rejected, { FST_UPGRADE_CONNECT_UNSUPPORTED: 160, 'status 404': 80, FST_UPGRADE_UNAVAILABLE: 1 }, 'refusals counted')
+  t.match(result.rejected, { FST_UPGRADE_CONNECT_UNSUPPORTED: 160, 'status 404': 80 }, 'refusals counted')
+  // The deadline's 503, and the flood's hanging CONNECTs that reached theirs before the session went.
+  t.ok(result.rejected.FST_UPGRADE_UNAVAILABLE !== undefined && result.rejected.FST_UPGRADE_UNAVAILABLE >= 1 && result.rejected.FST_UPGRADE_UNAVAILABLE <= 81, `${result.rejected.FST_UPGRADE_UNAVAILABLE ?? 0} handshake deadlines counted`)
   t.ok(result.closed, 'app.close() found nothing left to wait for')
 })

@@ -175,6 +175,7 @@ t.test('refusals are real HTTP/2 responses: a hook\'s 401, an origin, limits, pl
     })
     app.get('/one', { websocket: { maxConnections: 1 } }, () => {})
     app.get('/plain', async () => 'plain')
+    app.route({ method: ['GET', 'POST'], url: '/form', handler: async () => 'form' })
     app.get('/line', { upgrade: { 'line/1': (stream) => { stream.end() } } }, async () => 'line route')
   })
   const session = await h2connect(t, origin)
@@ -207,6 +208,7 @@ t.test('refusals are real HTTP/2 responses: a hook\'s 401, an origin, limits, pl
   t.equal(plainRoute.status, 405, 'a WebSocket CONNECT to a route without WebSocket: 405')
   t.equal(plainRoute.headers.allow, 'GET', 'with the route\'s methods')
   t.match('body' in plainRoute ? JSON.parse(plainRoute.body) : {}, { code: 'FST_UPGRADE_CONNECT_NOT_ALLOWED' })
+  t.equal((await h2WebSocket(session, '/form', { headers: auth })).headers.allow, 'GET, POST', 'Allow names every method of the route')
   t.equal((await h2WebSocket(session, '/line', { headers: auth })).status, 405, 'a route of other protocols only: 405 too')
   t.equal((await h2WebSocket(session, '/nowhere', { headers: auth })).status, 404, 'no route: 404')
 
@@ -228,7 +230,7 @@ t.test('refusals are real HTTP/2 responses: a hook\'s 401, an origin, limits, pl
     FST_UPGRADE_ORIGIN_REFUSED: 1,
     FST_UPGRADE_UNAVAILABLE: 1,
     FST_UPGRADE_UNSUPPORTED_VERSION: 1,
-    FST_UPGRADE_CONNECT_NOT_ALLOWED: 2,
+    FST_UPGRADE_CONNECT_NOT_ALLOWED: 3,
     'status 404': 1,
     FST_UPGRADE_CONNECT_UNSUPPORTED: 2
   }, 'each refusal counted once')
