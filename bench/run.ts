@@ -10,7 +10,9 @@
 //   npm run bench -- --quick             smoke run of every contender and scenario (< 1 minute), writes nothing
 //   npm run bench -- --contenders ws,fastify-upgrade --scenarios echo-20,handshake
 //                       (raw ws, the baseline, always runs; scenarios: handshake, echo-20,
-//                        echo-16k, json, memory; also --rounds N, --window MS, --out FILE)
+//                        echo-16k, json, memory, http2; also --rounds N, --window MS, --out FILE)
+//                       http2: fastify-upgrade's handshakes and echo over HTTP/2 extended
+//                       CONNECT against HTTP/1.1 on the same server (bench/http2.ts), info only
 //   npm run bench -- --profile fastify-upgrade:echo-20   --cpu-prof of one server over one scenario
 //   npm run bench -- --profile fastify-upgrade:memory    heap snapshots: what an idle connection holds
 //   npm run bench -- --profile fastify-upgrade:echo-20 --profile-after handshake,json
@@ -29,6 +31,7 @@ import {
   type Contender, type ContenderId, type CpuReading, type LoadMark, type MemReading, type ScenarioId, type ServerHello
 } from './common.js'
 import { analyzeProfile, formatHeapDiff, formatProfile } from './profile.js'
+import { compareHttp2 } from './http2.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '..')
@@ -86,7 +89,10 @@ const scenarioNames: Record<ScenarioId, string> = {
 
 const wanted = flags.contenders?.split(',').map((name) => name.trim())
 const contenders = allContenders.filter((contender) => wanted === undefined || wanted.includes(contender.id) || contender.id === 'ws')
-const scenarios = (flags.scenarios?.split(',').map((name) => name.trim()) ?? [...throughputScenarios, 'memory']) as ScenarioId[]
+const scenarioFlags = flags.scenarios?.split(',').map((name) => name.trim())
+/** The HTTP/2 comparison (bench/http2.ts): not a contender scenario, run after them. */
+const runHttp2 = scenarioFlags === undefined || scenarioFlags.includes('http2')
+const scenarios = (scenarioFlags?.filter((name) => name !== 'http2') ?? [...throughputScenarios, 'memory']) as ScenarioId[]
 for (const scenario of scenarios) {
   if (!(scenario in scenarioNames)) throw new Error(`unknown scenario ${scenario} (${Object.keys(scenarioNames).join(', ')})`)
 }
@@ -705,18 +711,28 @@ async function main (): Promise<void> {
   for (const server of servers.values()) await stopChild(server.peer)
   await stopChild(load)
 
+  let http2: string | undefined
+  if (runHttp2) {
+    try {
+      http2 = await compareHttp2({ quick, env: childEnv })
+    } catch (error) {
+      failures.push(`HTTP/2 comparison: ${String(error)}`)
+    }
+  }
+
   const seconds = (Date.now() - started) / 1000
   const loadEnd = os.loadavg()
   const rows = buildRows(samples, memory)
   const results = table(rows, skipped)
   const { markdown: headline, misses } = targetTable(rows, samples, memory)
   console.log(`\n${results}\n\n${headline}\n`)
+  if (http2 !== undefined) console.log(`WebSocket over HTTP/2 against HTTP/1.1, fastify-upgrade on one TLS server (info only):\n${http2}\n`)
   console.log(`${seconds.toFixed(0)} s; load average at end: ${loadEnd.map((v) => v.toFixed(2)).join(', ')}`)
   if (misses.length > 0) console.log(`targets missed: ${misses.map((m) => m.what).join('; ')}`)
 
   const out = flags.out ?? (quick ? undefined : path.join(here, 'RESULTS.md'))
   if (out !== undefined) {
-    writeFileSync(out, report({ results, headline, rows, samples, memory, skipped, infos, seconds, loadStart, loadEnd, failures, lib }))
+    writeFileSync(out, report({ results, headline, rows, samples, memory, skipped, infos, seconds, loadStart, loadEnd, failures, lib, http2 }))
     console.log(`written: ${path.relative(process.cwd(), out)}`)
   }
   if (failures.length > 0) {
@@ -738,6 +754,7 @@ interface ReportInput {
   loadEnd: number[]
   failures: string[]
   lib: string
+  http2: string | undefined
 }
 
 function report (input: ReportInput): string {
@@ -771,7 +788,15 @@ How to read the CPU figures: on loopback the kernel delivers the data into the c
 
 ${input.headline}
 
-## Method
+${input.http2 === undefined
+  ? ''
+  : `## WebSocket over HTTP/2 (info only)
+
+fastify-upgrade alone, on one \`http2: true\` TLS server with \`allowHTTP1\` (bench/http2.ts): over HTTP/1.1 each WebSocket is a TLS connection of its own (ws' client, \`wss://\`), as a browser opens it without an HTTP/2 connection to the server; over HTTP/2 each is an RFC 8441 extended CONNECT stream of one open session (ws' client over a \`node:http2\` stream), as Chromium opens it on the connection its page came over. The clients run in the parent process; medians of ${quick ? 1 : 5} rounds of ${quick ? 300 : 1000} ms, the transports alternating; in parentheses HTTP/2's ratio to HTTP/1.1. A handshake over HTTP/1.1 includes its TLS handshake, which an HTTP/2 stream does not need.
+
+${input.http2}
+
+`}## Method
 
 - Each server runs in its own child process (\`node --import tsx --expose-gc bench/server.ts <contender>\`), all of them started before the first measurement and kept for the whole run; one load-generator process (\`bench/load.ts\`, ws' client, or socket.io-client with \`transports: ['websocket']\` for socket.io) drives one server at a time; the parent (\`bench/run.ts\`) only coordinates over IPC. Everything is on 127.0.0.1.
 - Rounds: ${settings.warmupRound ? `one warm-up round (${settings.warmupRoundWindowMs} ms windows, discarded), then ` : ''}${settings.rounds} rounds. In each round every scenario runs for every contender, the contenders in a rotated order (so none is always first). Each measurement opens its connections, runs the load for ${settings.warmMs} ms unmeasured, then measures a ${settings.windowMs} ms window; afterwards every connection is closed and the server is given time to count them all closed before the next contender starts.

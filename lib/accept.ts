@@ -8,7 +8,7 @@ import { accepting, type AnyWebSocketConnection, type SocketSettings, type WebSo
 import { MessageCodec, invalidMessageHandler } from './messages.js'
 import { compileNegotiation, negotiate, type Negotiation } from './negotiate.js'
 import { resolveOperations, type WebSocketErrorHandler, type WebSocketRouteOptions } from './options.js'
-import { retryLater, ServiceUnavailableError } from './errors.js'
+import { BadHandshakeError, retryLater, ServiceUnavailableError } from './errors.js'
 import type { RouteStats } from './stats.js'
 import type { PendingUpgrade } from './pending-upgrade.js'
 import type { RouteContext } from './route-context.js'
@@ -82,10 +82,15 @@ export function acceptWebSocket (
     upgrade.refuse(outcome.error, outcome.header)
     return
   }
+  const extensions = context.handshake.extensions(route.server, outcome)
+  if (extensions === undefined) {
+    upgrade.refuse(new BadHandshakeError('unacceptable Sec-WebSocket-Extensions parameters'))
+    return
+  }
   // From here on the socket is ours, not Fastify's: no reply will be written.
   upgrade.claim(reply)
   accepting({ request, socket: upgrade.socket, settings: route.settings }, () => {
-    context.handshake.accept(route.server, request.raw, upgrade, outcome, (ws: WebSocket) => {
+    context.handshake.accept(route.server, request.raw, upgrade, outcome, extensions, (ws: WebSocket) => {
       // ws created it with the class given as its `WebSocket` option (handshake.ts).
       const connection = ws as unknown as WebSocketConnection
       lifecycle.add(connection, route.stats)

@@ -92,11 +92,28 @@ export const ProtocolRequiredError = createError<[string]>(
   400
 )
 
-/** An HTTP/2 request reached a route that only speaks upgraded protocols (RFC 9113 has no Upgrade). */
-export const Http2UnsupportedError = createError(
+/**
+ * A plain HTTP/2 request reached a route that only speaks upgraded protocols: HTTP/2 has
+ * no Upgrade (RFC 9113 section 8.2.2). The message says how the route can be reached.
+ */
+export const Http2UnsupportedError = createError<[string]>(
   'FST_UPGRADE_HTTP2_UNSUPPORTED',
-  'This route needs an HTTP/1.1 protocol upgrade, which HTTP/2 does not have: connect with HTTP/1.1',
+  'This route only switches protocols, which a plain HTTP/2 request cannot do: %s',
   505
+)
+
+/** An HTTP/2 CONNECT the server cannot serve: no :protocol (a tunnel), or a :protocol other than websocket. */
+export const ConnectUnsupportedError = createError<[string]>(
+  'FST_UPGRADE_CONNECT_UNSUPPORTED',
+  'This server does not support %s; WebSocket clients send an extended CONNECT with :protocol websocket (RFC 8441)',
+  501
+)
+
+/** An HTTP/2 extended CONNECT for a WebSocket reached a route that does not speak WebSocket. */
+export const ConnectNotAllowedError = createError<[string]>(
+  'FST_UPGRADE_CONNECT_NOT_ALLOWED',
+  'Route %s does not accept WebSocket connections',
+  405
 )
 
 /** An upgrade request reached a route declared before the plugin loaded, whose upgrade options were never seen. */

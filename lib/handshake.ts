@@ -1,13 +1,22 @@
-// The WebSocket handshake itself, done by ws in noServer mode. ws options that must
-// differ by route (permessage-deflate) get one ws server per distinct option set, made
-// when the route is registered and shared by its connections; never one per connection.
+// The WebSocket handshake itself, done by ws in noServer mode: ws' handleUpgrade on an
+// HTTP/1.1 socket, ws' own steps less the 101 on an HTTP/2 stream (ws-internals.ts), which
+// is answered with :status 200 (RFC 8441 section 5). ws options that must differ by route
+// (permessage-deflate) get one ws server per distinct option set, made when the route is
+// registered and shared by its connections; never one per connection.
+import { createHash } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws'
 import { WebSocketConnection } from './connection.js'
+import { countBytes } from './http2.js'
 import { kProtocol } from './symbols.js'
 import type { WsServerOptions } from './options.js'
 import type { Accepted } from './negotiate.js'
 import type { PendingUpgrade } from './pending-upgrade.js'
+import { chooseProtocol, negotiateExtensions, openSocket, type NegotiatedExtensions } from './ws-internals.js'
+
+// RFC 6455 section 1.3: appended to Sec-WebSocket-Key before hashing.
+const acceptGuid = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
 /**
  * What ws' handleUpgrade reads of a request, as negotiated. A plain object, short-lived:
@@ -60,10 +69,22 @@ export class Handshake {
   }
 
   /**
-   * Answers 101 and calls `done` with the open ws socket. ws calls nothing if the
-   * client hung up meanwhile; the caller's socket tracking covers that case.
+   * The extensions ws' rules accept from the client's (already well-formed) offer, or
+   * undefined when their parameters are unacceptable (ws would answer 400 itself).
    */
-  accept (server: WebSocketServer, request: IncomingMessage, upgrade: PendingUpgrade, accepted: Accepted, done: (socket: WebSocket) => void): void {
+  extensions (server: WebSocketServer, accepted: Accepted): NegotiatedExtensions | undefined {
+    try {
+      return negotiateExtensions(server, accepted.extensions)
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * Answers 101 (HTTP/1.1) or :status 200 (HTTP/2) and calls `done` with the open ws
+   * socket. Nothing is called if the client hung up meanwhile; the socket is destroyed.
+   */
+  accept (server: WebSocketServer, request: IncomingMessage, upgrade: PendingUpgrade, accepted: Accepted, extensions: NegotiatedExtensions, done: (socket: WebSocket) => void): void {
     // ws reads the handshake from request.headers, more strictly than HTTP allows: it sees
     // a view of the request with the headers as negotiated, and the handler's request keeps
     // the headers the client sent. The route already chose WebSocket from the client's
@@ -72,8 +93,10 @@ export class Handshake {
     headers['sec-websocket-extensions'] = accepted.extensions
     headers['sec-websocket-protocol'] = accepted.protocols
     const view: NegotiatedRequest = { method: request.method, url: request.url, headers, socket: request.socket, request, [kProtocol]: accepted.protocol }
-    // ws reads only these fields of the request (test/socket.test.ts checks that it still does).
-    server.handleUpgrade(view as unknown as IncomingMessage, upgrade.socket, upgrade.head, done)
+    // ws reads only these fields of the request (the handshake tests fail if it reads more).
+    const wsRequest = view as unknown as IncomingMessage
+    if (upgrade.isStream) acceptStream(server, wsRequest, upgrade.socket as ServerHttp2Stream, accepted, extensions, done)
+    else server.handleUpgrade(wsRequest, upgrade.socket, upgrade.head, done)
   }
 
   /**
@@ -102,4 +125,23 @@ export class Handshake {
       }
     })
   }
+}
+
+/** An extended CONNECT's handshake: ws' completeUpgrade, answered with HTTP/2 headers. */
+function acceptStream (server: WebSocketServer, request: IncomingMessage, stream: ServerHttp2Stream, accepted: Accepted, extensions: NegotiatedExtensions, done: (socket: WebSocket) => void): void {
+  // As ws does with a socket whose client has already ended or gone.
+  if (!stream.readable || !stream.writable) {
+    stream.destroy()
+    return
+  }
+  const protocol = chooseProtocol(server, accepted.protocols?.split(', ') ?? [], request)
+  const headers: OutgoingHttpHeaders = { ':status': 200 }
+  if (protocol !== '') headers['sec-websocket-protocol'] = protocol
+  if (extensions.header !== undefined) headers['sec-websocket-extensions'] = extensions.header
+  // RFC 8441 needs no key exchange, but clients that send a key may check the answer
+  // (undici's HTTP/2 WebSocket does): it costs one hash.
+  const key = request.headers['sec-websocket-key']
+  if (typeof key === 'string') headers['sec-websocket-accept'] = createHash('sha1').update(key + acceptGuid).digest('base64')
+  stream.respond(headers)
+  done(openSocket(server, countBytes(stream), protocol, extensions))
 }

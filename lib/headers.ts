@@ -65,13 +65,26 @@ const webSocketKey = /^[+/0-9A-Za-z]{22}==$/
 export interface HandshakeProblem { kind: 'malformed' | 'version', detail: string }
 
 /**
- * Checks the WebSocket-specific handshake headers. Returns undefined when the
- * handshake can proceed, or what is wrong with it.
+ * An HTTP/2 extended CONNECT for a WebSocket: `:method` CONNECT with `:protocol`
+ * websocket (RFC 8441 section 5; upgrade tokens are case-insensitive, RFC 9110 section 7.8).
  */
-export function webSocketHandshakeProblem (headers: IncomingHttpHeaders): HandshakeProblem | undefined {
-  const key = headers['sec-websocket-key']
-  if (key === undefined) return { kind: 'malformed', detail: 'missing Sec-WebSocket-Key' }
-  if (!webSocketKey.test(key)) return { kind: 'malformed', detail: 'malformed Sec-WebSocket-Key' }
+export function isWebSocketConnect (headers: IncomingHttpHeaders): boolean {
+  const protocol = headers[':protocol']
+  return headers[':method'] === 'CONNECT' && typeof protocol === 'string' && protocol.toLowerCase() === 'websocket'
+}
+
+/**
+ * Checks the WebSocket-specific handshake headers. Returns undefined when the
+ * handshake can proceed, or what is wrong with it. An extended CONNECT (`overHttp2`)
+ * needs no Sec-WebSocket-Key: RFC 8441 section 5 supersedes the key exchange with
+ * :protocol; Sec-WebSocket-Version is used "as defined in RFC 6455" on both.
+ */
+export function webSocketHandshakeProblem (headers: IncomingHttpHeaders, overHttp2 = false): HandshakeProblem | undefined {
+  if (!overHttp2) {
+    const key = headers['sec-websocket-key']
+    if (key === undefined) return { kind: 'malformed', detail: 'missing Sec-WebSocket-Key' }
+    if (!webSocketKey.test(key)) return { kind: 'malformed', detail: 'malformed Sec-WebSocket-Key' }
+  }
   const version = headers['sec-websocket-version']
   if (version === undefined) return { kind: 'malformed', detail: 'missing Sec-WebSocket-Version' }
   // One version number (1*DIGIT); a list such as "13, 13" (a repeated header) is malformed.

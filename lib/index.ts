@@ -6,6 +6,7 @@ import { injectWS } from './inject.js'
 import { resolvePluginOptions, type FastifyUpgradeOptions } from './options.js'
 import { isWebSocketRequest, wrapRoute } from './route.js'
 import { createRouteContext } from './route-context.js'
+import { acceptExtendedConnect } from './http2.js'
 import { runPreClose } from './pre-close.js'
 import { createUpgradeListener, rememberReply, serveNonUpgradesAsRequests } from './upgrade-listener.js'
 import '../types/index.js'
@@ -30,9 +31,12 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
 
   app.addHook('onRequest', rememberReply)
 
-  const onUpgrade = createUpgradeListener(app, context.lifecycle, { handshakeTimeout: options.handshakeTimeout, refusalLinger: options.refusalLinger })
+  const deadlines = { handshakeTimeout: options.handshakeTimeout, refusalLinger: options.refusalLinger }
+  const onUpgrade = createUpgradeListener(app, context.lifecycle, deadlines)
   app.server.on('upgrade', onUpgrade)
   const restoreUpgradeDecision = serveNonUpgradesAsRequests(app)
+  // HTTP/2 apps: WebSockets as extended CONNECT streams, through the same route path.
+  const stopExtendedConnect = options.extendedConnect ? acceptExtendedConnect(app, context.lifecycle, deadlines) : noop
 
   // preClose runs before the HTTP server closes; the server would otherwise wait
   // forever for upgraded sockets, which it no longer manages.
@@ -46,11 +50,14 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   app.addHook('onClose', (_instance, done) => {
     app.server.removeListener('upgrade', onUpgrade)
     restoreUpgradeDecision()
+    stopExtendedConnect()
     context.lifecycle.timer.stop()
     context.handshake.close()
     done()
   })
 }
+
+function noop (): void {}
 
 export default fp(fastifyUpgrade, { fastify: '5.x', name: 'fastify-upgrade' })
 

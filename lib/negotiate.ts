@@ -53,7 +53,7 @@ export interface Accepted {
 
 export function negotiate (request: FastifyRequest, rules: Negotiation): NegotiationResult {
   const headers = request.headers
-  const problem = webSocketHandshakeProblem(headers)
+  const problem = webSocketHandshakeProblem(headers, request.raw.httpVersionMajor === 2)
   if (problem !== undefined) {
     return problem.kind === 'version'
       ? { error: new UnsupportedVersionError(problem.detail), header: ['sec-websocket-version', '13'] }

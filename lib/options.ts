@@ -154,6 +154,15 @@ export interface FastifyUpgradeOptions extends OperationalOptions {
    * @default { info: { title: 'WebSocket API', version: '1.0.0' } }, not served
    */
   asyncapi?: AsyncApiOptions
+  /**
+   * On an HTTP/2 app (`Fastify({ http2: true })`): advertise SETTINGS_ENABLE_CONNECT_PROTOCOL
+   * and take WebSockets opened as RFC 8441 extended CONNECT streams, routed like HTTP/1.1
+   * upgrades. Browsers open their WebSockets this way on an HTTP/2 connection they already
+   * have to the server. false: neither (HTTP/2 clients must then upgrade over HTTP/1.1,
+   * `allowHTTP1`), and the server's 'connect' events are left to the application.
+   * @default true
+   */
+  extendedConnect?: boolean
 }
 
 /**
@@ -206,6 +215,7 @@ export interface ResolvedOptions {
   refusalLinger: number
   /** The heartbeat timer's clock: the real one, or a test's (see kClock below). */
   clock: Clock
+  extendedConnect: boolean
   operations: ResolvedOperations
   asyncapi: ResolvedAsyncApiOptions
 }
@@ -331,6 +341,7 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     throw new InvalidOptionError('closeTimeout', 'must be a non-negative number of milliseconds')
   }
   checkMessageOptions(options, '')
+  checkType(options.extendedConnect, 'boolean', 'extendedConnect')
   const handshakeTimeout = options.handshakeTimeout ?? defaultHandshakeTimeout
   checkDuration(handshakeTimeout, 'handshakeTimeout', false)
   const refusalLinger = options.refusalLinger ?? defaultRefusalLinger
@@ -355,6 +366,7 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     // of the public options, their types, their name check (symbol keys are not checked)
     // and their documentation, and cannot be set by a misspelt or copied option.
     clock: (options as { [kClock]?: Clock })[kClock] ?? realClock,
+    extendedConnect: options.extendedConnect ?? true,
     operations,
     asyncapi: resolveAsyncApiOptions(options.asyncapi)
   }
@@ -466,7 +478,8 @@ const pluginOptionNames = {
   handshakeTimeout: true,
   refusalLinger: true,
   preClose: true,
-  asyncapi: true
+  asyncapi: true,
+  extendedConnect: true
 } as const satisfies Record<keyof FastifyUpgradeOptions, true>
 
 const asyncApiOptionNames = {

@@ -1,21 +1,27 @@
-// One upgrade request in flight, from Node's 'upgrade' event until the socket is handed
-// to a protocol (claim) or the request is refused with an HTTP response (refuse). It
-// alone owns the socket meanwhile: its error listener (attached before anything can
-// wait), its absolute deadlines, its place among the lifecycle's pending upgrades, and
-// the one place where a refusal is counted.
+// One upgrade request in flight, from Node's 'upgrade' event (HTTP/1.1) or 'connect'
+// event (an HTTP/2 extended CONNECT, http2.ts) until its transport is handed to a
+// protocol (claim) or the request is refused with an HTTP response (refuse). It alone
+// owns the transport meanwhile, a socket or an HTTP/2 stream: its error listener
+// (attached before anything can wait), its absolute deadlines, its place among the
+// lifecycle's pending upgrades, and the one place where a refusal is counted.
 import { STATUS_CODES, ServerResponse, type IncomingMessage } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import type { FastifyError } from '@fastify/error'
 import { retryLater, ServiceUnavailableError } from './errors.js'
+import { resetWithCancel } from './http2.js'
 import type { Lifecycle } from './lifecycle.js'
 import { kPending, kUpgrade } from './symbols.js'
 
-/** A request that arrived through the 'upgrade' event, until its socket is claimed. */
+/** A request that arrived through the 'upgrade' or 'connect' event, until its transport is claimed. */
 export interface UpgradeRequest extends IncomingMessage {
   [kUpgrade]?: PendingUpgrade | undefined
 }
+
+/** The response an HTTP answer is written with: ours on a socket (HTTP/1.1), Node's on a stream (HTTP/2). */
+type AnyResponse = ServerResponse | Http2ServerResponse
 
 interface OwnedSocket extends Duplex {
   [kPending]?: PendingUpgrade | undefined
@@ -35,16 +41,19 @@ export interface UpgradeDeadlines {
 
 // Shared functions, not closures per upgrade (defined in the class' static block).
 let onHandshakeDeadline: (pending: PendingUpgrade) => void
-let onResponseFinish: (this: ServerResponse & { [kPending]: PendingUpgrade }) => void
+let onResponseFinish: (this: { [kPending]: PendingUpgrade }) => void
 
 export class PendingUpgrade {
   readonly request: IncomingMessage
+  /** The transport: the upgraded socket, or the HTTP/2 stream of an extended CONNECT. */
   readonly socket: Duplex
-  /** Bytes the client sent past the request head (the new protocol's first bytes). */
+  /** Bytes the client sent past the request head (the new protocol's first bytes); none on a stream. */
   readonly head: Buffer
+  /** The transport is an HTTP/2 stream. */
+  readonly isStream: boolean
   /** Fastify's reply for this request, from the moment the plugin's onRequest hook sees it. */
   reply: FastifyReply | undefined
-  #response: ServerResponse | undefined
+  #response: AnyResponse | undefined
   #timer: NodeJS.Timeout | undefined
   /** The error code of the refusal, once refused; counted once, by that code. */
   #refusal: string | undefined
@@ -53,16 +62,28 @@ export class PendingUpgrade {
   readonly #lifecycle: Lifecycle
   readonly #deadlines: UpgradeDeadlines
 
-  constructor (request: IncomingMessage, socket: Duplex, head: Buffer, lifecycle: Lifecycle, deadlines: UpgradeDeadlines) {
+  /**
+   * `response`: Node's response on an HTTP/2 stream (the transport is then `socket`, the
+   * stream); on an HTTP/1.1 socket the response is made by respond().
+   */
+  constructor (request: IncomingMessage | Http2ServerRequest, socket: Duplex, head: Buffer, lifecycle: Lifecycle, deadlines: UpgradeDeadlines, response?: Http2ServerResponse) {
     // Node removed its own 'error' listener when it emitted 'upgrade': without this one,
     // a reset at any later moment (even while we wait below) would crash the process.
     // It stays for the socket's whole life: protocols may forget to listen.
     socket.on('error', destroySocket)
-    this.request = request
+    this.request = request as IncomingMessage
     this.socket = socket
     this.head = head
+    this.isStream = response !== undefined
     this.#lifecycle = lifecycle
     this.#deadlines = deadlines
+    if (response !== undefined) {
+      resetWithCancel(socket as ServerHttp2Stream)
+      this.#response = response
+      // Node's response emits 'finish' only when the whole stream closes; the stream's
+      // own 'finish' is the end of the answer.
+      socket.once('finish', onResponseFinish)
+    }
     ;(request as UpgradeRequest)[kUpgrade] = this
     ;(socket as OwnedSocket)[kPending] = this
     socket.once('close', onSocketClose)
@@ -71,9 +92,9 @@ export class PendingUpgrade {
   }
 
   /**
-   * Lends the socket to a response of ours and returns it: Fastify writes any HTTP answer
-   * (an error from a hook, a 404, a refusal) through it. The connection is never reused
-   * after such an answer.
+   * Lends the socket (HTTP/1.1) to a response of ours and returns it: Fastify writes any
+   * HTTP answer (an error from a hook, a 404, a refusal) through it. The connection is
+   * never reused after such an answer.
    */
   respond (): ServerResponse {
     const response = new ServerResponse(this.request)
@@ -97,7 +118,7 @@ export class PendingUpgrade {
    */
   claim (reply: FastifyReply): void {
     reply.hijack()
-    reply.raw.detachSocket(this.socket as Socket)
+    if (!this.isStream) reply.raw.detachSocket(this.socket as Socket)
     this.#release()
     // Assigned, not deleted: delete would turn the request into a slower dictionary object.
     ;(this.request as UpgradeRequest)[kUpgrade] = undefined
@@ -125,12 +146,12 @@ export class PendingUpgrade {
       reply.send(error)
       return
     }
-    const response = this.#response as ServerResponse
+    const response = this.#response as AnyResponse
     const status = error.statusCode as number
     const body = JSON.stringify({ statusCode: status, code: error.code, error: STATUS_CODES[status], message: error.message })
     if (header !== undefined) response.setHeader(header[0], header[1])
     response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
-    response.end(body)
+    ;(response as ServerResponse).end(body)
   }
 
   /** The handshake deadline passed: 503 if nothing was answered yet, else let the socket go. */
@@ -154,11 +175,19 @@ export class PendingUpgrade {
   }
 
   /** An HTTP answer was written: count it (unless refuse did), end, and linger a while. */
-  #onFinish (response: ServerResponse): void {
+  #onFinish (): void {
+    const response = this.#response as AnyResponse
+    // A stream reset before any answer ends its writable side too: its 'close' follows.
+    if (!response.headersSent) return
     if (this.#refusal === undefined) this.#lifecycle.stats.rejected(`status ${response.statusCode}`)
     const socket = this.socket
-    response.detachSocket(socket as Socket)
-    socket.end()
+    // The answer ended the stream's side already. The client's side is left to end as
+    // the socket's is, rather than reset with NO_ERROR (which RFC 9113 section 8.1
+    // allows): Node 20's client then spins in nghttp2 when it next resets a stream.
+    if (!this.isStream) {
+      (response as ServerResponse).detachSocket(socket as Socket)
+      socket.end()
+    }
     socket.resume()
     clearTimeout(this.#timer)
     this.#timer = setTimeout(destroyPending, this.#deadlines.refusalLinger, this)
@@ -170,12 +199,13 @@ export class PendingUpgrade {
     const socket = this.socket as OwnedSocket
     socket[kPending] = undefined
     socket.removeListener('close', onSocketClose)
+    socket.removeListener('finish', onResponseFinish)
     this.#lifecycle.forgetPending(this)
   }
 
   static {
     onHandshakeDeadline = (pending) => { pending.#onDeadline() }
-    onResponseFinish = function () { this[kPending].#onFinish(this) }
+    onResponseFinish = function () { this[kPending].#onFinish() }
   }
 }
 

@@ -2,11 +2,12 @@
 // upgrade-aware Fastify handler. Everything before it (routing, params, schemas, hooks)
 // is Fastify's; this file only decides what a request that reaches the route gets.
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { FastifyError } from '@fastify/error'
 import { acceptWebSocket, compileWebSocketRoute, type WebSocketRoute } from './accept.js'
 import { describeRoute } from './asyncapi.js'
 import type { RouteContext } from './route-context.js'
-import { Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, retryLater, ServerClosingError, UpgradeRequiredError } from './errors.js'
-import { chooseUpgrade, connectionRequestsUpgrade, protocolTokenPattern } from './headers.js'
+import { ConnectNotAllowedError, Http2UnsupportedError, InvalidOptionError, InvalidRouteMethodError, retryLater, ServerClosingError, UpgradeRequiredError } from './errors.js'
+import { chooseUpgrade, connectionRequestsUpgrade, isWebSocketConnect, protocolTokenPattern } from './headers.js'
 import { resolveRouteOptions } from './options.js'
 import { switchProtocol, } from './other-protocols.js'
 import type { UpgradeRequest } from './pending-upgrade.js'
@@ -56,7 +57,7 @@ export function wrapRoute (route: RouteOptions, context: RouteContext, instance:
   const others = compileProtocols(protocolHandlers, route.url)
   const upgradeHeader = [...(speaksWebSocket ? ['websocket'] : []), ...others.handlers.keys()].join(', ')
   const upgradeOnly = speaksWebSocket ? wsHandler === undefined : route.handler === upgradeRequired
-  const plainHandler = upgradeOnly ? requireUpgrade(upgradeHeader) : route.handler
+  const plainHandler = upgradeOnly ? requireUpgrade(upgradeHeader, speaksWebSocket && context.options.extendedConnect) : route.handler
   const routeOptions = resolveRouteOptions(websocket, route.url)
   const protocols: RouteProtocols = { speaksWebSocket, others: others.tokens }
   // Read back through request.routeOptions.config by request.ws (Fastify copies the config).
@@ -92,13 +93,15 @@ export function wrapRoute (route: RouteOptions, context: RouteContext, instance:
 }
 
 /**
- * `request.ws`: the request came through Node's 'upgrade' event and is headed for the
- * route's WebSocket side, exactly as the route's handler will decide (so a hook that
- * lets WebSocket clients through cannot be passed by, say, `Upgrade: h2c` to a dual route
- * that then serves it as HTTP). Plain requests, HTTP/2 ones included, pay one property read.
+ * `request.ws`: the request came through Node's 'upgrade' event, or is an HTTP/2 extended
+ * CONNECT, and is headed for the route's WebSocket side, exactly as the route's handler
+ * will decide (so a hook that lets WebSocket clients through cannot be passed by, say,
+ * `Upgrade: h2c` to a dual route that then serves it as HTTP). Plain requests pay one
+ * property read (HTTP/2 ones a second).
  */
 export function isWebSocketRequest (this: FastifyRequest): boolean {
-  if ((this.raw as { upgrade?: boolean }).upgrade !== true) return false
+  const raw = this.raw
+  if ((raw as { upgrade?: boolean }).upgrade !== true && !(raw.httpVersionMajor === 2 && isWebSocketConnect(raw.headers))) return false
   const protocols = protocolsOf(this)
   return protocols != null && requestedProtocol(this, protocols) === 'websocket'
 }
@@ -148,12 +151,19 @@ function compileProtocols (value: unknown, url: string): { handlers: Map<string,
   return { handlers, tokens }
 }
 
-/** What serves plain requests on a route that only speaks upgraded protocols: 426 (505 on HTTP/2). */
-function requireUpgrade (upgradeHeader: string): HttpHandler {
+/**
+ * What serves plain requests on a route that only speaks upgraded protocols: 426 (505 on
+ * HTTP/2, naming how the route is reached: `overHttp2`, a WebSocket route can be through
+ * an extended CONNECT).
+ */
+function requireUpgrade (upgradeHeader: string, overHttp2: boolean): HttpHandler {
+  const http2Error = new Http2UnsupportedError(overHttp2
+    ? 'open a WebSocket with an extended CONNECT (RFC 8441, :protocol websocket), or over HTTP/1.1 with Upgrade: websocket'
+    : `connect with HTTP/1.1 and Upgrade: ${upgradeHeader}`)
   return function requireUpgrade (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): void {
     // HTTP/2 has no Upgrade (RFC 9113 section 8.2.2), so 426 would name the impossible.
     if (request.raw.httpVersionMajor >= 2) {
-      reply.send(new Http2UnsupportedError())
+      reply.send(http2Error)
       return
     }
     // Setting Connection ourselves stops Node adding "close"; keep it when the connection ends.
@@ -164,12 +174,29 @@ function requireUpgrade (upgradeHeader: string): HttpHandler {
 }
 
 /**
+ * Whether an extended CONNECT (HTTP/2) may go on to its route: only to a route that
+ * speaks WebSocket. Elsewhere there is no GET to fall back to as an HTTP/1.1 Upgrade
+ * does: 405 (RFC 9110 section 15.5.6, the method is "not supported by the target
+ * resource"), with the route's methods in Allow as that section requires. Routes the
+ * plugin never saw are left to the caller (see routeSeen); unknown paths get Fastify's 404.
+ */
+export function refuseConnect (request: FastifyRequest): { error: FastifyError, allow: string } | undefined {
+  const protocols = protocolsOf(request)
+  if (request.is404 || protocols === undefined || protocols?.speaksWebSocket === true) return undefined
+  const method = request.routeOptions.method
+  return { error: new ConnectNotAllowedError(String(request.routeOptions.url)), allow: (Array.isArray(method) ? method : [method]).join(', ') }
+}
+
+/**
  * RFC 9110 section 7.8: only an HTTP/1.1 request with `Connection: upgrade` can switch,
  * to the first protocol of its `Upgrade` list that the route speaks. Anything else is
- * served as if the Upgrade header were absent. (Only body-less GETs get here: see mayUpgrade in upgrade-listener.ts.)
+ * served as if the Upgrade header were absent. (Only body-less GETs get here: see
+ * mayUpgrade in upgrade-listener.ts.) On HTTP/2 only an extended CONNECT can, to
+ * WebSocket (RFC 8441; http2.ts refuses other :protocol values before routing).
  */
 function requestedProtocol (request: FastifyRequest, route: RouteProtocols): string | undefined {
   const raw = request.raw
+  if (raw.httpVersionMajor === 2) return route.speaksWebSocket && isWebSocketConnect(raw.headers) ? 'websocket' : undefined
   if (raw.httpVersion !== '1.1' || !connectionRequestsUpgrade(raw.headers)) return undefined
   return chooseUpgrade(raw.headers, route.speaksWebSocket, route.others)
 }

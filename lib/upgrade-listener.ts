@@ -9,7 +9,7 @@ import type { Lifecycle } from './lifecycle.js'
 import { decideUpgrades, responseInProgress, serveAgain } from './node-http.js'
 import { PendingUpgrade, type UpgradeDeadlines, type UpgradeRequest } from './pending-upgrade.js'
 import { kUpgrade } from './symbols.js'
-import { routeSeen } from './route.js'
+import { refuseConnect, routeSeen } from './route.js'
 
 export function createUpgradeListener (
   app: FastifyInstance,
@@ -62,7 +62,7 @@ export function serveNonUpgradesAsRequests (app: FastifyInstance): () => void {
 /**
  * Fastify's onRequest hook of the plugin: remembers the reply of an upgrade request, so
  * that a refusal outside the route (the handshake deadline) goes through Fastify's reply
- * and the app's error handler.
+ * and the app's error handler; refuses an extended CONNECT to a route without WebSocket.
  */
 export function rememberReply (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
   const pending = (request.raw as UpgradeRequest)[kUpgrade]
@@ -73,6 +73,13 @@ export function rememberReply (request: FastifyRequest, reply: FastifyReply, don
       request.log.error({ route: request.routeOptions.url }, 'upgrade request to a route declared before fastify-upgrade loaded')
       pending.refuse(new RouteBeforePluginError(request.method, String(request.routeOptions.url)))
       return // the reply is sent: Fastify must not go on
+    }
+    if (pending.isStream) {
+      const refusal = refuseConnect(request)
+      if (refusal !== undefined) {
+        pending.refuse(refusal.error, ['allow', refusal.allow])
+        return
+      }
     }
   }
   done()

@@ -10,6 +10,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import fastifyUpgrade from '../lib/index.js'
 import { buildChatApp } from '../examples/chat/app.js'
 import { delay, listen, within } from './helpers.js'
+import { listenHttp2 } from './http2-helpers.js'
 
 // CHROMIUM_PATH only exists to try this file against another build (or a missing one).
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -143,7 +144,8 @@ function browserTests (): void {
     browser = await chromium.launch({
       executablePath: chromiumPath,
       timeout: 15_000,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run']
+      // --ignore-certificate-errors: the HTTP/2 test serves the page over TLS with the tests' self-signed certificate.
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run', '--ignore-certificate-errors']
     })
     t.comment(`Chromium ${browser.version()} (${chromiumPath})`)
   })
@@ -214,6 +216,53 @@ function browserTests (): void {
     await send(page, deflate, 'abc'.repeat(2000))
     const { messages } = await waitMessages(page, deflate, 1)
     t.same(messages, [{ kind: 'text', data: 'ABC'.repeat(2000) }], 'a 6000-byte message round-trips compressed')
+  })
+
+  t.test('HTTP/2: a page loaded over h2 opens its WebSocket as an extended CONNECT on that connection (RFC 8441)', async (t) => {
+    const seen: Array<{ url: string, httpVersion: string, method: string }> = []
+    const serverCloses: number[] = []
+    let onServerClose: () => void = () => {}
+    const { app, port } = await listenHttp2((app) => {
+      app.addHook('onRequest', async (request) => {
+        seen.push({ url: request.url, httpVersion: request.raw.httpVersion, method: String(request.headers[':method'] ?? request.method) })
+      })
+      servePage(app)
+      app.get('/echo', { websocket: true }, (socket) => {
+        socket.on('message', (data, isBinary) => {
+          if (!isBinary && data.toString() === 'close 4001') socket.close(4001, 'asked over h2')
+          else socket.send(isBinary ? data : data.toString())
+        })
+        socket.on('close', (code) => { serverCloses.push(code); onServerClose() })
+      })
+    })
+    t.teardown(() => app.close())
+    const { page } = await newPage(t)
+    const loaded = await page.goto(`https://127.0.0.1:${port}/`)
+    t.equal(loaded?.status(), 200)
+    const url = `wss://127.0.0.1:${port}/echo`
+    const id = await openSocket(page, url, undefined, 'arraybuffer')
+    await waitEvent(page, id, 'open')
+    await send(page, id, 'hello over HTTP/2')
+    await send(page, id, [7, 8, 9])
+    const { messages } = await waitMessages(page, id, 2)
+    t.same(messages, [{ kind: 'text', data: 'hello over HTTP/2' }, { kind: 'arraybuffer', bytes: [7, 8, 9] }], 'echo, text and binary')
+    t.same(seen, [
+      { url: '/', httpVersion: '2.0', method: 'GET' },
+      { url: '/echo', httpVersion: '2.0', method: 'CONNECT' }
+    ], 'the page came over HTTP/2, and its WebSocket as an extended CONNECT, not an HTTP/1.1 upgrade')
+
+    await send(page, id, 'close 4001')
+    const byServer = closeOf(await waitEvent(page, id, 'close'))
+    t.same(byServer, { type: 'close', code: 4001, reason: 'asked over h2', wasClean: true }, 'the server\'s close code, cleanly')
+
+    const second = await openSocket(page, url)
+    await waitEvent(page, second, 'open')
+    await page.evaluate((id) => { (window as unknown as TestPageGlobals).sockets[id]?.close(4002, 'from the page') }, second)
+    t.equal(closeOf(await waitEvent(page, second, 'close'))?.code, 4002, 'the page\'s close code')
+    if (serverCloses.length < 2) await within(new Promise<void>((resolve) => { onServerClose = resolve }), WAIT, 'the server to see the page\'s close')
+    t.same(serverCloses, [4001, 4002], 'the server saw both close codes')
+    t.equal(seen.filter((request) => request.method === 'CONNECT').length, 2, 'both over extended CONNECT')
+    t.equal(app.websocketStats().open, 0)
   })
 
   t.test('close codes the browser sees: 1008 and 1007 for invalid messages, 1001 at shutdown', async (t) => {

@@ -44,7 +44,8 @@ t.test('every option value is checked at registration, with a message naming the
     [{ backpressurePolicy: 'panic' as 'close' }, '"backpressurePolicy": must be one of \'close\', \'drop\''],
     [{ rateLimit: { rate: 0 } }, '"rateLimit.rate": must be a positive number'],
     [{ rateLimit: { rate: 1, policy: 'panic' as 'close' } }, '"rateLimit.policy": must be one of \'close\', \'drop\''],
-    [{ onInvalidMessage: 'explode' as 'close' }, '"onInvalidMessage": must be \'close\', \'reply\', \'ignore\' or a function']
+    [{ onInvalidMessage: 'explode' as 'close' }, '"onInvalidMessage": must be \'close\', \'reply\', \'ignore\' or a function'],
+    [{ extendedConnect: 'yes' as unknown as boolean }, '"extendedConnect": must be a boolean']
   ]
   for (const [options, message] of bad) {
     const app = Fastify()
@@ -86,7 +87,7 @@ t.test('an unknown plugin option name is a registration error naming the closest
     // two adjacent letters swapped are one edit
     [{ hearbteat: false }, 'Invalid fastify-upgrade option "hearbteat": unknown option; did you mean heartbeat?'],
     // nothing close enough: the valid names are listed instead
-    [{ connectionOptions: {} }, 'Invalid fastify-upgrade option "connectionOptions": unknown option; the options are heartbeat, idleTimeout, maxBackpressure, backpressurePolicy, maxPayload, maxHeldBytes, maxConnections, rateLimit, options, errorHandler, closeTimeout, onInvalidMessage, validateSend, allowedOrigins, handshakeTimeout, refusalLinger, preClose, asyncapi'],
+    [{ connectionOptions: {} }, 'Invalid fastify-upgrade option "connectionOptions": unknown option; the options are heartbeat, idleTimeout, maxBackpressure, backpressurePolicy, maxPayload, maxHeldBytes, maxConnections, rateLimit, options, errorHandler, closeTimeout, onInvalidMessage, validateSend, allowedOrigins, handshakeTimeout, refusalLinger, preClose, asyncapi, extendedConnect'],
     // a route option given to the plugin: where it belongs
     [{ protocols: ['chat'] }, 'Invalid fastify-upgrade option "protocols": protocols is a per-route option: give it in the route\'s websocket: { ... }'],
     [{ perMessageDeflate: true }, 'Invalid fastify-upgrade option "perMessageDeflate": perMessageDeflate is a per-route option; plugin-wide, set ws\' own: options: { perMessageDeflate }']
