@@ -6,6 +6,7 @@ import { tokenPattern } from './headers.js'
 import type { AnyWebSocketConnection } from './connection.js'
 import type { InvalidMessage } from './messages.js'
 import type { AllowedOrigins } from './origin.js'
+import { checkPubSubAdapter, type PubSubAdapter } from './pubsub.js'
 import type { RateLimit } from './rate-limit.js'
 
 /** Decides what happens when a handler or a message listener throws. */
@@ -137,6 +138,22 @@ export interface FastifyUpgradeOptions extends OperationalOptions {
    * @default none
    */
   preClose?: (this: FastifyInstance, done: (error?: Error) => void) => Promise<unknown> | void
+  /**
+   * Carries topics to the application's other servers: `redisPubSub({ url })` from
+   * `fastify-upgrade/redis`, or an adapter of your own (see docs/topics.md).
+   * @default none: topics are delivered on this server only
+   */
+  pubsub?: PubSubAdapter
+  /**
+   * Topics one socket may subscribe to; one more rejects with FST_UPGRADE_TOO_MANY_TOPICS.
+   * @default 100
+   */
+  maxTopicsPerSocket?: number
+  /**
+   * Characters (UTF-16 code units) of a topic name; a longer one rejects with FST_UPGRADE_INVALID_TOPIC.
+   * @default 256
+   */
+  maxTopicLength?: number
 }
 
 /**
@@ -187,6 +204,9 @@ export interface ResolvedOptions {
   allowedOrigins: AllowedOrigins | undefined
   handshakeTimeout: number
   operations: ResolvedOperations
+  pubsub: PubSubAdapter | undefined
+  maxTopicsPerSocket: number
+  maxTopicLength: number
 }
 
 /** Operational settings with every default filled in. */
@@ -282,6 +302,12 @@ const ownedByThePlugin = ['server', 'port', 'path', 'noServer'] as const
 
 export const defaultCloseTimeout = 5000
 
+// Topic limits: a hundred topics is far more than a client joins (rooms, a feed, its own
+// user), and 256 characters is room for any structured name (`room:<uuid>:thread:<uuid>`)
+// while keeping what a client can make the server (and the broker) hold small.
+export const defaultMaxTopicsPerSocket = 100
+export const defaultMaxTopicLength = 256
+
 export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedOptions {
   checkNames(options, pluginNames, '', routeOnlyNames, registerNames)
   const ws = options.options ?? {}
@@ -305,6 +331,10 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
   checkMessageOptions(options, '')
   const handshakeTimeout = options.handshakeTimeout ?? defaultHandshakeTimeout
   checkDuration(handshakeTimeout, 'handshakeTimeout', false)
+  const maxTopicsPerSocket = options.maxTopicsPerSocket ?? defaultMaxTopicsPerSocket
+  const maxTopicLength = options.maxTopicLength ?? defaultMaxTopicLength
+  checkCount(maxTopicsPerSocket, 'maxTopicsPerSocket')
+  checkCount(maxTopicLength, 'maxTopicLength')
   // ws' own maxPayload option is the plugin-wide default when our option is not given.
   const operations = resolveOperations({ ...options, maxPayload: options.maxPayload ?? ws.maxPayload }, defaultOperations, '')
   return {
@@ -318,8 +348,15 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     validateSend: options.validateSend ?? process.env.NODE_ENV !== 'production',
     allowedOrigins: options.allowedOrigins,
     handshakeTimeout,
-    operations
+    operations,
+    pubsub: checkPubSubAdapter(options.pubsub),
+    maxTopicsPerSocket,
+    maxTopicLength
   }
+}
+
+function checkCount (value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidOptionError(name, 'must be a positive integer')
 }
 
 const policies = new Set(['close', 'reply', 'ignore'])
@@ -387,7 +424,10 @@ const pluginOptionNames = {
   validateSend: true,
   allowedOrigins: true,
   handshakeTimeout: true,
-  preClose: true
+  preClose: true,
+  pubsub: true,
+  maxTopicsPerSocket: true,
+  maxTopicLength: true
 } as const satisfies Record<keyof FastifyUpgradeOptions, true>
 
 const routeOptionNames = {
