@@ -6,7 +6,7 @@
 // published never gets it. Order is kept per publishing server and topic (one connection).
 import { Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
-import { InvalidOptionError, PubSubOverloadedError } from './errors.js'
+import { InvalidOptionError, PubSubOverloadedError, ServerClosingError } from './errors.js'
 import type { PubSubAdapter } from './pubsub.js'
 
 export interface RedisPubSubOptions {
@@ -66,6 +66,10 @@ class RedisPubSub implements PubSubAdapter {
   /** Channel → the plugin's handler, changed when subscribe/unsubscribe are called (not when Redis answers). */
   readonly #handlers = new Map<string, (message: Buffer) => void>()
   #pendingBytes = 0
+  #closing = false
+  /** Rejects at close(): ends the subscriptions still waiting for an unreachable Redis. */
+  readonly #closed: Promise<never>
+  #close: (error: Error) => void = noop
 
   constructor (options: RedisPubSubOptions) {
     for (const name of Object.keys(options ?? {})) {
@@ -86,14 +90,17 @@ class RedisPubSub implements PubSubAdapter {
     // Subscriptions asked for while Redis is down wait for it (the offline queue, with no
     // retry limit); those Redis had confirmed are restored by ioredis on reconnect.
     this.#subscriber = this.#publisher.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true })
+    this.#closed = new Promise<never>((_resolve, reject) => { this.#close = reject })
+    this.#closed.catch(noop)
     this.#subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       this.#handlers.get(channel.toString())?.(message)
     })
   }
 
   start (log: FastifyBaseLogger): void {
-    if (this.#ownsPublisher) watch(this.#publisher, 'publish', log)
-    watch(this.#subscriber, 'subscribe', log)
+    const closing = (): boolean => this.#closing
+    if (this.#ownsPublisher) watch(this.#publisher, 'publish', log, closing)
+    watch(this.#subscriber, 'subscribe', log, closing)
     // An unreachable Redis is not an error at startup: ioredis keeps retrying, the
     // connection's 'error' events are logged, and topics work on this server meanwhile.
     if (this.#ownsPublisher) this.#publisher.connect().catch(noop)
@@ -103,7 +110,7 @@ class RedisPubSub implements PubSubAdapter {
   async subscribe (topic: string, onMessage: (message: Buffer) => void): Promise<void> {
     const channel = this.#prefix + topic
     this.#handlers.set(channel, onMessage)
-    await this.#subscriber.subscribe(channel)
+    await Promise.race([this.#subscriber.subscribe(channel), this.#closed])
   }
 
   async unsubscribe (topic: string): Promise<void> {
@@ -124,6 +131,8 @@ class RedisPubSub implements PubSubAdapter {
   }
 
   async close (): Promise<void> {
+    this.#closing = true
+    this.#close(new ServerClosingError())
     this.#handlers.clear()
     // disconnect(), not quit(): no reconnection, no wait for a Redis that may be down.
     this.#subscriber.disconnect()
@@ -132,19 +141,25 @@ class RedisPubSub implements PubSubAdapter {
 }
 
 /**
- * Logs a connection's outages once each: the first error after it was ready at `warn`
- * (ioredis retries meanwhile, with an error per attempt), and its return at `info`.
+ * Logs a connection's outages once each: its loss at `warn` (ioredis reconnects, with an
+ * error per failed attempt, at `debug`), and its return at `info`.
  */
-function watch (connection: Redis, role: string, log: FastifyBaseLogger): void {
+function watch (connection: Redis, role: string, log: FastifyBaseLogger, closing: () => boolean): void {
   let down = false
+  let lastError: Error | undefined
   connection.on('error', (error: Error) => {
-    if (down) return
+    lastError = error
+    log.debug({ err: error, connection: role }, 'websocket pub/sub: Redis connection error')
+  })
+  connection.on('close', () => {
+    if (down || closing()) return
     down = true
-    log.warn({ err: error, connection: role }, 'websocket pub/sub: Redis connection lost, retrying (topics are delivered on this server meanwhile)')
+    log.warn({ err: lastError, connection: role }, 'websocket pub/sub: Redis connection lost, reconnecting (topics are delivered on this server meanwhile)')
   })
   connection.on('ready', () => {
     if (!down) return
     down = false
+    lastError = undefined
     log.info({ connection: role }, 'websocket pub/sub: Redis connection restored')
   })
 }

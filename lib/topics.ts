@@ -186,7 +186,6 @@ export class Topics {
 
   /** app.close(): after the last connection closed, the adapter ends what it opened. */
   async close (): Promise<void> {
-    if (this.#closed) return
     this.#closed = true
     await this.#adapter?.close()
   }

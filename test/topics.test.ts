@@ -3,11 +3,13 @@
 // `except`, `delivered`, typed topics, limits, stats, a socket's close, per-tick batching.
 // The Redis adapter, across processes, is test/topics-redis.test.ts.
 import t from 'tap'
+import { randomBytes } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import { Type as Type1 } from 'typebox'
 import { WebSocket, type RawData } from 'ws'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyUpgrade, { type AnyWebSocketConnection, type PubSubAdapter, type WebSocketConnection } from '../lib/index.js'
+import { encodeEnvelope } from '../lib/pubsub.js'
 import { captureLogs, closeEvent, connect, delay, listen, nextMessage, within, type LogLine } from './helpers.js'
 
 interface Frame { text: string, isBinary: boolean }
@@ -326,6 +328,7 @@ class Broker {
 
 interface FakeAdapter extends PubSubAdapter {
   calls: string[]
+  handlers: Map<string, (message: Buffer) => void>
   failPublish: boolean
   confirm: () => void
   holdSubscribes: boolean
@@ -336,6 +339,7 @@ function fakeAdapter (broker: Broker): FakeAdapter {
   let held: Array<() => void> = []
   const adapter: FakeAdapter = {
     calls: [],
+    handlers,
     failPublish: false,
     holdSubscribes: false,
     confirm: () => { const confirm = held; held = []; for (const resolve of confirm) resolve() },
@@ -400,9 +404,13 @@ t.test('through an adapter: other servers get each publish once, the publisher n
 
   // The last local subscriber leaves: the broker subscription ends; a message still in
   // flight for it is dropped quietly.
+  const handlerOfA = adapterA.handlers.get('chat') as (message: Buffer) => void
   onA.client.close()
   onA2.client.close()
   await until(() => adapterA.calls.includes('unsubscribe chat'), 'unsubscribe')
+  const receivedBefore = a.app.websocketStats().topicTotals.received
+  handlerOfA(encodeEnvelope(randomBytes(16), Buffer.from('late'), false))
+  t.equal(a.app.websocketStats().topicTotals.received, receivedBefore, 'a message an adapter delivers after the unsubscribe is dropped')
   await b.app.websocketPublish('chat', 'after A left')
   t.same(await onB.next(), { text: 'after A left', isBinary: false })
   onB.client.close()
