@@ -1,6 +1,8 @@
 // The package as users get it: `npm run build` and `npm pack` of a copy of this tree, the
 // tarball installed offline into a fresh directory, then imported there with `import` and
-// with `require()`, each running a real echo, and type-checked from a consumer's files.
+// with `require()`, each running a real echo, and type-checked from a consumer's files;
+// the Redis adapter is the `fastify-upgrade/redis` subpath, whose client (ioredis, an
+// optional peer the consumer does not install) the core entry never imports.
 //
 // - The copy (in a temporary directory, node_modules symlinked) keeps dist/ of the working
 //   tree alone and starts from an empty dist/, so a stale output can never be packed.
@@ -177,7 +179,11 @@ const echoed = await new Promise((resolve, reject) => {
 })
 const closeCode = await new Promise((resolve) => { client.once('close', resolve); client.close(CloseCode.Normal) })
 await app.close()
-console.log(JSON.stringify({ echoed, closeCode, resolved: import.meta.resolve('fastify-upgrade') }))
+// The Redis adapter is a subpath of its own, and its client an optional peer dependency
+// that this consumer did not install: the subpath resolves, and loading it names what is missing.
+const redisEntry = import.meta.resolve('fastify-upgrade/redis')
+const redisImport = await import('fastify-upgrade/redis').then(() => 'loaded', (error) => error.code + ' ' + /'([^']+)'/.exec(error.message)?.[1])
+console.log(JSON.stringify({ echoed, closeCode, resolved: import.meta.resolve('fastify-upgrade'), redisEntry, redisImport }))
 `
 
 // The same with require(), which loads the ES module (require(esm)).
@@ -366,7 +372,7 @@ t.after(() => { t.comment(`installed with ${installedWith}; timings (ms): ${JSON
 
 t.test('the tarball holds the build, its sources, the README, the docs and the LICENSE, and no tests', async (t) => {
   const files = pack.files.map((file) => file.path)
-  for (const file of ['LICENSE', 'README.md', 'package.json', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/types/index.d.ts', 'lib/index.ts', 'types/index.ts']) {
+  for (const file of ['LICENSE', 'README.md', 'package.json', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/redis.js', 'dist/lib/redis.d.ts', 'dist/types/index.d.ts', 'lib/index.ts', 'types/index.ts']) {
     t.ok(files.includes(file), `${file} is packed`)
   }
   t.same(files.filter((file) => /^(test|bench|examples|\.ci)\/|\.test-d\.ts$|^tsconfig/.test(file)), [], 'no tests, benchmarks, examples, CI or tsconfig')
@@ -380,6 +386,32 @@ t.test('the tarball holds the build, its sources, the README, the docs and the L
   // Every lib/ module is built and shipped (nothing stale either: the build started empty).
   const libSources = readdirSync(path.join(stage, 'lib')).filter((file) => file.endsWith('.ts')).map((file) => file.replace(/\.ts$/, ''))
   t.same(files.filter((file) => file.startsWith('dist/lib/') && file.endsWith('.js')).map((file) => path.basename(file, '.js')).sort(), libSources.sort(), 'one dist/lib/*.js per lib/*.ts')
+})
+
+t.test('the core entry never imports the Redis client: ioredis is an optional peer, loaded by fastify-upgrade/redis only', async (t) => {
+  const manifest = readJson<PackageJson & { exports: Record<string, { types: string, default: string }> }>(path.join(installed, 'package.json'))
+  t.same(manifest.exports['./redis'], { types: './dist/lib/redis.d.ts', default: './dist/lib/redis.js' }, 'the ./redis subpath export')
+  t.equal(manifest.peerDependenciesMeta?.ioredis?.optional, true, 'ioredis: an optional peer dependency')
+  t.notOk('ioredis' in (manifest.dependencies ?? {}), 'and not a dependency')
+  t.notOk(existsSync(path.join(consumer, 'node_modules', 'ioredis')), 'so the consumer did not install it')
+  // Every module the core entry reaches, statically or dynamically, from dist/lib/index.js.
+  const reached = new Set<string>()
+  const specifiers = new Set<string>()
+  const visit = (file: string): void => {
+    if (reached.has(file)) return
+    reached.add(file)
+    for (const match of readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\s[^'";]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm)) {
+      const specifier = match[1] ?? match[2] ?? match[3] as string
+      if (specifier.startsWith('.')) visit(path.resolve(path.dirname(file), specifier))
+      else specifiers.add(specifier)
+    }
+  }
+  visit(path.join(installed, 'dist', 'lib', 'index.js'))
+  t.ok(reached.size > 10, `${reached.size} modules reached from the core entry`)
+  t.notOk(reached.has(path.join(installed, 'dist', 'lib', 'redis.js')), 'dist/lib/redis.js is not among them')
+  t.same([...specifiers].filter((name) => /redis/i.test(name)), [], 'no Redis client is imported')
+  t.ok(specifiers.has('ws'), 'while the packages it does use are seen')
+  t.match(readFileSync(path.join(installed, 'dist', 'lib', 'redis.js'), 'utf8'), /from 'ioredis'/, 'the subpath imports ioredis itself')
 })
 
 t.test('every source map in the tarball resolves to a file in the tarball', async (t) => {
@@ -405,8 +437,10 @@ for (const node of [process.execPath, ...extraNodes]) {
     t.same(JSON.parse(esm.stdout), {
       echoed: 'hello from import',
       closeCode: 1000,
-      resolved: pathToFileURL(path.join(installed, 'dist', 'lib', 'index.js')).href
-    }, 'echo through the installed package')
+      resolved: pathToFileURL(path.join(installed, 'dist', 'lib', 'index.js')).href,
+      redisEntry: pathToFileURL(path.join(installed, 'dist', 'lib', 'redis.js')).href,
+      redisImport: 'ERR_MODULE_NOT_FOUND ioredis'
+    }, 'echo through the installed package, without ioredis; fastify-upgrade/redis resolves to dist/lib/redis.js and needs ioredis')
 
     const cjs = await run(node, ['cjs.cjs'], consumer, 15_000)
     t.equal(cjs.code, 0, `the CommonJS consumer exits 0\n${cjs.stderr}`)
