@@ -15,6 +15,7 @@ import { InvalidMessage, type InvalidMessageHandler, type MessageCodec } from '.
 import { TokenBucket, type RateLimit } from './rate-limit.js'
 import type { CountingSocket, RouteStats, Stats } from './stats.js'
 import type { Topics } from './topics.js'
+import { senderIsIdle, type TopicFrame } from './ws-frames.js'
 
 /** What a route without message schemas receives: ws' own `(data, isBinary)` pair. */
 export type RawMessage = [data: Buffer, isBinary: boolean]
@@ -293,21 +294,38 @@ export class WebSocketConnection<
   }
 
   /**
-   * A topic's frame, encoded once for all its subscribers (topics.ts): past schema.send,
-   * under this socket's backpressure policy and counters, as sendRaw. The socket stays
-   * corked until the next tick, so a burst of publishes leaves in one write.
+   * A topic's frame, built once for all its subscribers (topics.ts, ws-frames.ts): past
+   * schema.send, under this socket's backpressure policy and counters, as sendRaw. The
+   * socket stays corked until the next tick, so a burst of publishes leaves in one write.
    * @internal
    */
-  publishFrame (data: Buffer, isBinary: boolean): boolean {
+  publishFrame (frame: TopicFrame): boolean {
     if (!this.#corked) {
       this.#corked = true
       this.#socket.cork()
       if (corked.push(this as unknown as WebSocketConnection<never, never, never>) === 1) process.nextTick(uncorkAll)
     }
-    return this.#write(data, isBinary ? binaryFrame : textFrame, undefined)
+    if (!this.#mayWrite()) return false
+    // ws writes through this socket: the prebuilt frame goes where ws' send() would put it.
+    if (senderIsIdle(this)) this.#socket.write(frame.wire)
+    else wsSend.call(this.raw, frame.payload, frame.isBinary ? binaryFrame : textFrame)
+    return true
   }
 
   #write (data: RawSendData, optionsOrCallback: SendOptions | SendCallback | undefined, callback: SendCallback | undefined): boolean {
+    if (!this.#mayWrite()) return false
+    const options = typeof optionsOrCallback === 'object' ? optionsOrCallback : undefined
+    const done = typeof optionsOrCallback === 'function' ? optionsOrCallback : callback
+    wsSend.call(this.raw, data, options ?? {}, done === undefined ? undefined : this.#guard(done))
+    return true
+  }
+
+  /**
+   * The backpressure policy, one definition for everything this socket sends (send,
+   * sendRaw, topic frames): over maxBackpressure the message is refused and counted, and
+   * under 'close' the socket closes with 1008.
+   */
+  #mayWrite (): boolean {
     const settings = this.#settings
     if (this.bufferedAmount > settings.maxBackpressure) {
       settings.routeStats.droppedMessages++
@@ -315,9 +333,6 @@ export class WebSocketConnection<
       return false
     }
     settings.routeStats.messagesOut++
-    const options = typeof optionsOrCallback === 'object' ? optionsOrCallback : undefined
-    const done = typeof optionsOrCallback === 'function' ? optionsOrCallback : callback
-    wsSend.call(this.raw, data, options ?? {}, done === undefined ? undefined : this.#guard(done))
     return true
   }
 

@@ -12,6 +12,7 @@ import { InvalidOptionError, InvalidPublishError, InvalidTopicError, TooManyTopi
 import { MessageCodec } from './messages.js'
 import { decodeEnvelope, encodeEnvelope, originIdLength, type PubSubAdapter } from './pubsub.js'
 import type { TopicStats, TopicTotals } from './stats.js'
+import { topicFrame, type TopicFrame } from './ws-frames.js'
 
 /** What the registry needs of a socket. */
 export interface Subscriber {
@@ -20,7 +21,7 @@ export interface Subscriber {
    * Sends a frame built once for every subscriber, past `schema.send`, under the socket's
    * backpressure policy. False when the policy refused it (dropped, or closing the socket).
    */
-  publishFrame: (data: Buffer, isBinary: boolean) => boolean
+  publishFrame: (frame: TopicFrame) => boolean
 }
 
 /** `websocketPublish`'s options. */
@@ -245,10 +246,13 @@ export class Topics {
   #fanOut (record: Topic, payload: Buffer, isBinary: boolean, except: object | undefined): number {
     let delivered = 0
     let drops = 0
+    // Built once, when the first subscriber is sent it.
+    let frame: TopicFrame | undefined
     for (const socket of record.subscribers) {
       // A closing socket is still subscribed until its 'close': it gets nothing meanwhile.
       if (socket === except || socket.readyState !== open) continue
-      if (socket.publishFrame(payload, isBinary)) delivered++
+      frame ??= topicFrame(payload, isBinary)
+      if (socket.publishFrame(frame)) delivered++
       else drops++
     }
     record.deliveries += delivered
