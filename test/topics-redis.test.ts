@@ -5,9 +5,10 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { WebSocket, type RawData } from 'ws'
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyUpgrade from '../lib/index.js'
 import { redisPubSub } from '../lib/redis.js'
+import { buildChatApp } from '../examples/chat/app.js'
 import { captureLogs, closeEvent, freePort, startFixture, startRedis, until, within, type RunningFixture } from './helpers.js'
 
 interface Server { fixture: RunningFixture, port: number, base: string }
@@ -226,4 +227,47 @@ t.test('Redis unreachable from the start: the app starts, topics work on this se
   await closeEvent(socket)
   await within(app.close(), 5000, 'app.close()')
   await t.rejects(subscribed as Promise<void>, { code: 'FST_UPGRADE_CLOSING' }, 'the subscription still waiting for Redis ends with app.close()')
+})
+
+t.test('the chat demo on two servers sharing a Redis: one chat, presence from both, a message from an HTTP route', async (t) => {
+  const redisServer = await startRedis(t)
+  const servers = await Promise.all([0, 1].map(async () => {
+    const app = await buildChatApp({}, { redisUrl: redisServer.url })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    t.teardown(() => app.close())
+    return { app, port: (app.server.address() as { port: number }).port }
+  }))
+  /** A page of the demo, as its script behaves: joins, lists people by server, answers a newcomer with 'here'. */
+  const page = async (port: number, name: string): Promise<{ said: string[], people: () => string[], socket: WebSocket }> => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/chat/lobby`, { origin: `http://127.0.0.1:${port}` })
+    const servers = new Map<string, string[]>()
+    const said: string[] = []
+    socket.on('message', (data: RawData) => {
+      const message = JSON.parse((data as Buffer).toString()) as { type: string, server: string, people: string[], joined?: string, from: string, text: string }
+      if (message.type === 'said') said.push(`${message.from}: ${message.text}`)
+      if (message.type !== 'presence') return
+      servers.set(message.server, message.people)
+      if (message.joined !== undefined) socket.send(JSON.stringify({ type: 'here' }))
+    })
+    await within(new Promise((resolve) => socket.once('open', resolve)), 5000, 'the page to connect')
+    // Sent at once: the route holds it until it has subscribed the socket to the room.
+    socket.send(JSON.stringify({ type: 'join', name }))
+    return { said, people: () => [...new Set([...servers.values()].flat())].sort(), socket }
+  }
+  const [one, two] = servers as [{ port: number, app: FastifyInstance }, { port: number, app: FastifyInstance }]
+  const ada = await page(one.port, 'Ada')
+  await until(() => ada.people().includes('Ada'), 'Ada to see herself')
+  const bob = await page(two.port, 'Bob')
+  await until(() => ada.people().length === 2 && bob.people().length === 2, 'both to see both', 10_000)
+  t.same(bob.people(), ['Ada', 'Bob'], "Bob's page lists Ada, who is on the other server")
+  ada.socket.send(JSON.stringify({ type: 'say', text: 'hello Bob' }))
+  await until(() => bob.said.length === 1, 'Bob to hear Ada')
+  const response = await fetch(`http://127.0.0.1:${two.port}/rooms/lobby/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'cron', text: 'tea time' }) })
+  t.same(await response.json(), { delivered: 1 })
+  await until(() => ada.said.length === 2 && bob.said.length === 2, 'both to hear cron')
+  t.same(ada.said, ['Ada: hello Bob', 'cron: tea time'])
+  t.same(bob.said, ['Ada: hello Bob', 'cron: tea time'])
+  bob.socket.close()
+  await until(() => ada.people().length === 1, 'Ada to see Bob leave')
+  ada.socket.close()
 })
