@@ -52,7 +52,10 @@ t.test("ws' sender: idle, busy compressing, in a fragmented message; and the soc
   await socket.subscribe('t')
   socket.sendRaw('compressed second')
   await app.websocketPublish('t', 'published while compressing')
-  t.same([await nextMessage(client), await nextMessage(client), await nextMessage(client)], ['compressed first', 'compressed second', 'published while compressing'], 'in order')
+  socket.sendRaw('compressed third')
+  await app.websocketPublish('t', Buffer.from('bytes while compressing'))
+  t.same([await nextMessage(client), await nextMessage(client), await nextMessage(client), await nextMessage(client), await nextMessage(client)],
+    ['compressed first', 'compressed second', 'published while compressing', 'compressed third', 'bytes while compressing'], 'in order')
   await until(() => senderIsIdle(socket), 'the sender to be idle again')
 
   // A fragmented message in progress: not between messages.
