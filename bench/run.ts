@@ -10,9 +10,12 @@
 //   npm run bench -- --quick             smoke run of every contender and scenario (< 1 minute), writes nothing
 //   npm run bench -- --contenders ws,fastify-upgrade --scenarios echo-20,handshake
 //                       (raw ws, the baseline, always runs; scenarios: handshake, echo-20,
-//                        echo-16k, json, memory, http2; also --rounds N, --window MS, --out FILE)
+//                        echo-16k, json, memory, http2, and the topics ones (bench/topics.ts):
+//                        fanout, burst, cross-server; also --rounds N, --window MS, --out FILE)
 //                       http2: fastify-upgrade's handshakes and echo over HTTP/2 extended
 //                       CONNECT against HTTP/1.1 on the same server (bench/http2.ts), info only
+//   npm run bench -- --scenarios fanout,burst,cross-server
+//                       topics only: replaces the topics section of bench/RESULTS.md, and nothing else
 //   npm run bench -- --profile fastify-upgrade:echo-20   --cpu-prof of one server over one scenario
 //   npm run bench -- --profile fastify-upgrade:memory    heap snapshots: what an idle connection holds
 //   npm run bench -- --profile fastify-upgrade:echo-20 --profile-after handshake,json
@@ -32,6 +35,7 @@ import {
 } from './common.js'
 import { analyzeProfile, formatHeapDiff, formatProfile } from './profile.js'
 import { compareHttp2 } from './http2.js'
+import { runTopics, topicScenarios, type TopicScenario } from './topics.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '..')
@@ -89,12 +93,14 @@ const scenarioNames: Record<ScenarioId, string> = {
 
 const wanted = flags.contenders?.split(',').map((name) => name.trim())
 const contenders = allContenders.filter((contender) => wanted === undefined || wanted.includes(contender.id) || contender.id === 'ws')
-const scenarioFlags = flags.scenarios?.split(',').map((name) => name.trim())
+const requested = flags.scenarios?.split(',').map((name) => name.trim()) ?? [...throughputScenarios, 'memory', 'http2', ...topicScenarios]
+const isTopic = (name: string): name is TopicScenario => (topicScenarios as readonly string[]).includes(name)
+const topicsWanted = requested.filter(isTopic)
 /** The HTTP/2 comparison (bench/http2.ts): not a contender scenario, run after them. */
-const runHttp2 = scenarioFlags === undefined || scenarioFlags.includes('http2')
-const scenarios = (scenarioFlags?.filter((name) => name !== 'http2') ?? [...throughputScenarios, 'memory']) as ScenarioId[]
+const runHttp2 = requested.includes('http2')
+const scenarios = requested.filter((name) => !isTopic(name) && name !== 'http2') as ScenarioId[]
 for (const scenario of scenarios) {
-  if (!(scenario in scenarioNames)) throw new Error(`unknown scenario ${scenario} (${Object.keys(scenarioNames).join(', ')})`)
+  if (!(scenario in scenarioNames)) throw new Error(`unknown scenario ${scenario} (${[...Object.keys(scenarioNames), ...topicScenarios].join(', ')})`)
 }
 
 /**
@@ -621,7 +627,7 @@ async function main (): Promise<void> {
   const measuresFastifyUpgrade = flags.profile === undefined
     ? contenders.some((contender) => contender.id.startsWith('fastify-upgrade'))
     : flags.profile.startsWith('fastify-upgrade')
-  if (measuresFastifyUpgrade && !flags['from-source']) childEnv.BENCH_FASTIFY_UPGRADE = buildFastifyUpgrade()
+  if ((measuresFastifyUpgrade || topicsWanted.length > 0) && !flags['from-source']) childEnv.BENCH_FASTIFY_UPGRADE = buildFastifyUpgrade()
   if (flags.profile !== undefined) {
     await profile(flags.profile)
     return
@@ -633,7 +639,49 @@ async function main (): Promise<void> {
   console.log(`load average at start: ${loadStart.map((v) => v.toFixed(2)).join(', ')}`)
   const lib = libVersion()
   console.log(`fastify-upgrade lib/: ${lib}`)
+  const out = flags.out ?? (quick ? undefined : path.join(here, 'RESULTS.md'))
+  const main = scenarios.length > 0 || runHttp2 ? await runMain(started, loadStart, lib) : undefined
+  if (topicsWanted.length > 0) {
+    console.log(`\ntopics: ${topicsWanted.join(', ')}`)
+    const topicsStarted = Date.now()
+    const topics = await runTopics({ quick, rounds: flags.rounds === undefined ? undefined : Number(flags.rounds), scenarios: topicsWanted, env: childEnv, root })
+    const section = topicsSection(topics.markdown, (Date.now() - topicsStarted) / 1000, loadStart, lib)
+    console.log(`\n${topics.markdown}\n`)
+    if (topics.misses.length > 0) console.log(`topics targets missed: ${topics.misses.join('; ')}`)
+    if (topics.failures.length > 0) {
+      console.error(`\ntopics problems:\n${topics.failures.map((f) => `- ${f}`).join('\n')}`)
+      process.exitCode = 1
+    }
+    if (out !== undefined) {
+      // With the other scenarios, the whole file is new; alone, only the topics section is replaced.
+      const base = main?.report ?? (existsSync(out) ? readFileSync(out, 'utf8') : '# Benchmark results\n')
+      writeFileSync(out, withTopicsSection(base, section))
+      console.log(`written: ${path.relative(process.cwd(), out)}${main === undefined ? ' (its topics section)' : ''}`)
+    }
+  } else if (out !== undefined && main !== undefined) {
+    const previous = existsSync(out) ? /<!-- topics -->[\s\S]*<!-- \/topics -->/.exec(readFileSync(out, 'utf8'))?.[0] : undefined
+    writeFileSync(out, previous === undefined ? main.report : `${main.report.trimEnd()}\n\n${previous}\n`)
+    console.log(`written: ${path.relative(process.cwd(), out)}${previous === undefined ? '' : ' (the topics section kept from the previous file)'}`)
+  }
+}
 
+/** The topics section of RESULTS.md, between markers so that a topics-only run can replace it in place. */
+function topicsSection (markdown: string, seconds: number, loadStart: number[], lib: string): string {
+  return `<!-- topics -->
+## Topics: fan-out and cross-server delivery
+
+Generated by \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` (bench/topics.ts) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${Math.round(seconds)} s; machine: ${machine().join('; ')}; load average at start ${loadStart.map((v) => v.toFixed(2)).join(', ')}, at end ${os.loadavg().map((v) => v.toFixed(2)).join(', ')}; fastify-upgrade's lib/: ${lib}, ${flags['from-source'] ? 'run from source through tsx' : 'compiled by tsc for this run'}. Each server in its own process, the subscribers in one load-generator process (bench/topics-load.ts).
+
+${markdown}
+<!-- /topics -->`
+}
+
+function withTopicsSection (file: string, section: string): string {
+  const existing = /<!-- topics -->[\s\S]*<!-- \/topics -->/
+  return existing.test(file) ? file.replace(existing, () => section) : `${file.trimEnd()}\n\n${section}\n`
+}
+
+async function runMain (started: number, loadStart: number[], lib: string): Promise<{ report: string } | undefined> {
   const load = spawnLoad()
   const skipped = new Map<ContenderId, string>()
   const servers = new Map<ContenderId, RunningServer>()
@@ -729,16 +777,11 @@ async function main (): Promise<void> {
   if (http2 !== undefined) console.log(`WebSocket over HTTP/2 against HTTP/1.1, fastify-upgrade on one TLS server (info only):\n${http2}\n`)
   console.log(`${seconds.toFixed(0)} s; load average at end: ${loadEnd.map((v) => v.toFixed(2)).join(', ')}`)
   if (misses.length > 0) console.log(`targets missed: ${misses.map((m) => m.what).join('; ')}`)
-
-  const out = flags.out ?? (quick ? undefined : path.join(here, 'RESULTS.md'))
-  if (out !== undefined) {
-    writeFileSync(out, report({ results, headline, rows, samples, memory, skipped, infos, seconds, loadStart, loadEnd, failures, lib, http2 }))
-    console.log(`written: ${path.relative(process.cwd(), out)}`)
-  }
   if (failures.length > 0) {
     console.error(`\nproblems:\n${failures.map((f) => `- ${f}`).join('\n')}`)
     process.exitCode = 1
   }
+  return { report: report({ results, headline, rows, samples, memory, skipped, infos, seconds, loadStart, loadEnd, failures, lib, http2 }) }
 }
 
 interface ReportInput {

@@ -57,7 +57,8 @@ export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSoc
       timer: lifecycle.timer,
       stats: lifecycle.stats,
       routeStats,
-      lifecycle
+      lifecycle,
+      topics: context.topics
     },
     negotiation: compileNegotiation(routeOptions, plugin.allowedOrigins, route.url),
     server: context.handshake.serverFor({ perMessageDeflate: routeOptions.perMessageDeflate, maxPayload: operations.maxPayload })

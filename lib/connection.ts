@@ -14,6 +14,8 @@ import type { Lifecycle } from './lifecycle.js'
 import { InvalidMessage, type InvalidMessageHandler, type MessageCodec } from './messages.js'
 import { TokenBucket, type RateLimit } from './rate-limit.js'
 import type { CountingSocket, RouteStats, Stats } from './stats.js'
+import type { Topics } from './topics.js'
+import { senderIsIdle, type TopicFrame } from './ws-frames.js'
 
 /** What a route without message schemas receives: ws' own `(data, isBinary)` pair. */
 export type RawMessage = [data: Buffer, isBinary: boolean]
@@ -59,6 +61,8 @@ export interface SocketSettings {
   routeStats: RouteStats
   /** Told when this connection closes. */
   lifecycle: Lifecycle
+  /** The plugin's topic registry: subscribe() and unsubscribe() go there. */
+  topics: Topics
 }
 
 /** What a connection is created with: ws calls the constructor itself, inside handleUpgrade. */
@@ -87,6 +91,20 @@ export function accepting (context: Accepting, handshake: () => void): void {
 // Shared functions, defined in the class' static block (they reach its private members).
 let onNewListener: (this: WebSocketConnection<never, never, never>, event: string | symbol) => void
 let flush: (connection: WebSocketConnection<never, never, never>) => void
+let uncork: (connection: WebSocketConnection<never, never, never>) => void
+
+// Connections whose socket publishFrame() corked in this tick: uncorked together on the
+// next tick, so the frames of a burst of publishes leave in one write per socket.
+let corked: Array<WebSocketConnection<never, never, never>> = []
+
+function uncorkAll (): void {
+  const connections = corked
+  corked = []
+  for (const connection of connections) uncork(connection)
+}
+
+const binaryFrame: SendOptions = { binary: true }
+const textFrame: SendOptions = { binary: false }
 
 const emit = EventEmitter.prototype.emit
 const wsSend = WsSocket.prototype.send
@@ -136,6 +154,12 @@ export interface AnyWebSocketConnection extends WebSocketMembers {
   /** Sends data as is, past schema.send. */
   sendRaw (data: RawSendData, callback?: SendCallback): boolean
   sendRaw (data: RawSendData, options: SendOptions, callback?: SendCallback): boolean
+  /** Joins a topic (see `WebSocketConnection.subscribe`). */
+  subscribe (topic: string): Promise<void>
+  /** Leaves a topic. */
+  unsubscribe (topic: string): Promise<void>
+  /** The topics this socket is subscribed to. */
+  readonly topics: ReadonlySet<string>
 }
 
 /** What the plugin's lifecycle and shared timer use of an open connection. */
@@ -166,6 +190,10 @@ export class WebSocketConnection<
   readonly #bucket: TokenBucket | undefined
   // Closed for a broken limit: nothing more from the peer is processed.
   #overLimit = false
+  // The topics this socket is subscribed to; made on first use.
+  #topics: Set<string> | undefined
+  // The socket is corked until the next tick (publishFrame).
+  #corked = false
 
   /** Called by ws' WebSocketServer (its `WebSocket` option), inside `accepting()`. */
   constructor (address: null, protocols: undefined, options: object) {
@@ -238,7 +266,66 @@ export class WebSocketConnection<
     return this.#write(data, optionsOrCallback, callback)
   }
 
+  /**
+   * Joins a topic: from now on, `app.websocketPublish(topic, ...)` on this server sends the
+   * message to this socket too, and on every server once the promise resolves (with a
+   * `pubsub` adapter: when the broker has confirmed the subscription). Joining a topic
+   * joined already, or after the socket closed, changes nothing. Messages published to it
+   * pass `schema.send` (a topic declared with `websocketTopic()` has its own schema).
+   * @throws (rejects) FST_UPGRADE_INVALID_TOPIC for a name that is not a non-empty string of at most `maxTopicLength` characters, FST_UPGRADE_TOO_MANY_TOPICS past `maxTopicsPerSocket`
+   */
+  subscribe (topic: string): Promise<void> {
+    return this.#settings.topics.subscribe(this, this.#ownTopics(), topic)
+  }
+
+  /** Leaves a topic: this server sends it nothing more from it at once. A closed socket leaves all its topics by itself. */
+  unsubscribe (topic: string): Promise<void> {
+    return this.#settings.topics.unsubscribe(this, this.#ownTopics(), topic)
+  }
+
+  /** The topics this socket is subscribed to, in the order it joined them. */
+  get topics (): ReadonlySet<string> {
+    return this.#ownTopics()
+  }
+
+  #ownTopics (): Set<string> {
+    this.#topics ??= new Set()
+    return this.#topics
+  }
+
+  /**
+   * A topic's frame, built once for all its subscribers (topics.ts, ws-frames.ts): past
+   * schema.send, under this socket's backpressure policy and counters, as sendRaw. The
+   * socket stays corked until the next tick, so a burst of publishes leaves in one write.
+   * @internal
+   */
+  publishFrame (frame: TopicFrame): boolean {
+    if (!this.#corked) {
+      this.#corked = true
+      this.#socket.cork()
+      if (corked.push(this as unknown as WebSocketConnection<never, never, never>) === 1) process.nextTick(uncorkAll)
+    }
+    if (!this.#mayWrite()) return false
+    // ws writes through this socket: the prebuilt frame goes where ws' send() would put it.
+    if (senderIsIdle(this)) this.#socket.write(frame.wire)
+    else wsSend.call(this.raw, frame.payload, frame.isBinary ? binaryFrame : textFrame)
+    return true
+  }
+
   #write (data: RawSendData, optionsOrCallback: SendOptions | SendCallback | undefined, callback: SendCallback | undefined): boolean {
+    if (!this.#mayWrite()) return false
+    const options = typeof optionsOrCallback === 'object' ? optionsOrCallback : undefined
+    const done = typeof optionsOrCallback === 'function' ? optionsOrCallback : callback
+    wsSend.call(this.raw, data, options ?? {}, done === undefined ? undefined : this.#guard(done))
+    return true
+  }
+
+  /**
+   * The backpressure policy, one definition for everything this socket sends (send,
+   * sendRaw, topic frames): over maxBackpressure the message is refused and counted, and
+   * under 'close' the socket closes with 1008.
+   */
+  #mayWrite (): boolean {
     const settings = this.#settings
     if (this.bufferedAmount > settings.maxBackpressure) {
       settings.routeStats.droppedMessages++
@@ -246,9 +333,6 @@ export class WebSocketConnection<
       return false
     }
     settings.routeStats.messagesOut++
-    const options = typeof optionsOrCallback === 'object' ? optionsOrCallback : undefined
-    const done = typeof optionsOrCallback === 'function' ? optionsOrCallback : callback
-    wsSend.call(this.raw, data, options ?? {}, done === undefined ? undefined : this.#guard(done))
     return true
   }
 
@@ -422,6 +506,7 @@ export class WebSocketConnection<
   #onClose (code: number, reason: Buffer): void {
     this.#held = null
     const settings = this.#settings
+    if (this.#topics !== undefined) settings.topics.leaveAll(this, this.#topics)
     settings.stats.closed(code, this.#socket)
     settings.lifecycle.closed(this, settings.routeStats)
     this.request.log.debug({ route: settings.url, code, durationMs: settings.timer.clock.now() - this.#openedAt }, 'websocket closed')
@@ -459,6 +544,10 @@ export class WebSocketConnection<
   static {
     onNewListener = function (event) { this.#onNewListener(event) }
     flush = (connection) => { connection.#flush() }
+    uncork = (connection) => {
+      connection.#corked = false
+      connection.#socket.uncork()
+    }
   }
 }
 

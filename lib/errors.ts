@@ -136,3 +136,34 @@ export const AsyncApiViewerMissingError = createError<[string]>(
   'The AsyncAPI viewer page needs @asyncapi/react-component, an optional peer dependency: install it (npm install @asyncapi/react-component), or set asyncapi.viewer to false to serve the document only (%s)',
   500
 )
+
+/** A topic name that is not a non-empty string of at most `maxTopicLength` characters (subscribe or publish). */
+export const InvalidTopicError = createError<[string]>(
+  'FST_UPGRADE_INVALID_TOPIC',
+  'Invalid topic name: %s',
+  400,
+  TypeError
+)
+
+/** A socket asked to join one topic more than `maxTopicsPerSocket` allows. */
+export const TooManyTopicsError = createError<[number]>(
+  'FST_UPGRADE_TOO_MANY_TOPICS',
+  'A socket may subscribe to at most %s topics',
+  400,
+  RangeError
+)
+
+/** websocketPublish() was given a message that fails its topic's schema, or that cannot be encoded; nothing is sent. */
+export const InvalidPublishError = createError<[string, string]>(
+  'FST_UPGRADE_INVALID_PUBLISH',
+  'Refused to publish to topic "%s": %s',
+  500,
+  TypeError
+)
+
+/** The pub/sub adapter refused a publish at once: too many bytes already wait for the broker. */
+export const PubSubOverloadedError = createError<[number]>(
+  'FST_UPGRADE_PUBSUB_OVERLOADED',
+  'More than %s bytes of publishes wait for the broker',
+  503
+)

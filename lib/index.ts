@@ -8,6 +8,7 @@ import { isWebSocketRequest, wrapRoute } from './route.js'
 import { createRouteContext } from './route-context.js'
 import { acceptExtendedConnect } from './http2.js'
 import { runPreClose } from './pre-close.js'
+import type { PublishOptions } from './topics.js'
 import { createUpgradeListener, rememberReply, serveNonUpgradesAsRequests } from './upgrade-listener.js'
 import '../types/index.js'
 
@@ -17,7 +18,14 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
 
   app.decorate('websocketServer', context.handshake.server)
   app.decorate('injectWS', injectWS)
-  app.decorate('websocketStats', () => context.lifecycle.stats.snapshot())
+  app.decorate('websocketStats', () => context.lifecycle.stats.snapshot(context.topics.snapshot()))
+  const topics = context.topics
+  app.decorate('websocketPublish', (topic: string, message: unknown, publishOptions?: PublishOptions) => topics.publish(topic, message, publishOptions))
+  app.decorate('websocketTopic', function (this: FastifyInstance, pattern: string, schema: unknown) {
+    topics.declare(pattern, schema)
+    return this
+  })
+  topics.start(app.log)
   app.decorate('asyncapi', () => context.asyncapi.document())
   // A getter on the request prototype: right in hooks added before the plugin too, and
   // nothing stored per request.
@@ -47,13 +55,14 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
     if (options.preClose !== undefined) await runPreClose(app, options.preClose, options.closeTimeout)
     await context.lifecycle.shutdown(Math.max(0, deadline - Date.now()))
   })
-  app.addHook('onClose', (_instance, done) => {
+  app.addHook('onClose', async () => {
     app.server.removeListener('upgrade', onUpgrade)
     restoreUpgradeDecision()
     stopExtendedConnect()
     context.lifecycle.timer.stop()
     context.handshake.close()
-    done()
+    // Every connection has closed and left its topics: the adapter ends its connections.
+    await topics.close()
   })
 }
 
@@ -63,7 +72,9 @@ export default fp(fastifyUpgrade, { fastify: '5.x', name: 'fastify-upgrade' })
 
 export { CloseCode } from './close-codes.js'
 export { upgradeRequired } from './route.js'
-export type { WebSocketStats } from './stats.js'
+export type { WebSocketStats, TopicStats, TopicTotals } from './stats.js'
+export type { PubSubAdapter } from './pubsub.js'
+export type { PublishOptions, PublishResult } from './topics.js'
 export type { RateLimit } from './rate-limit.js'
 export type { AllowedOrigins } from './origin.js'
 export { WebSocketConnection } from './connection.js'

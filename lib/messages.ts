@@ -167,9 +167,9 @@ type CompiledSchema = TypeCheck<TSchema> | JsonSchemaCheck
  * Type.Object, say); those, TypeBox 1.x and plain JSON Schema go to ajv. Whatever fails
  * to compile is a registration error naming the route and the key.
  */
-function compileSchema (schema: unknown, key: string, url: string): CompiledSchema {
+function compileSchema (schema: unknown, where: string): CompiledSchema {
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
-    throw new InvalidOptionError(`${key} (route ${url})`, 'must be a schema object: TypeBox (@sinclair/typebox 0.34 or typebox 1.x) or JSON Schema')
+    throw new InvalidOptionError(where, 'must be a schema object: TypeBox (@sinclair/typebox 0.34 or typebox 1.x) or JSON Schema')
   }
   try {
     if (Kind in schema) {
@@ -181,7 +181,7 @@ function compileSchema (schema: unknown, key: string, url: string): CompiledSche
     }
     return new JsonSchemaCheck(compileJsonSchema(schema))
   } catch (error) {
-    throw new InvalidOptionError(`${key} (route ${url})`, `the schema does not compile: ${(error as Error).message}`)
+    throw new InvalidOptionError(where, `the schema does not compile: ${(error as Error).message}`)
   }
 }
 
@@ -199,11 +199,15 @@ export class MessageCodec {
   /** Checking can recurse as deep as the message: cap the nesting of incoming messages. */
   readonly #capsNesting: boolean
 
-  constructor (schemas: MessageSchemas, url: string) {
+  /**
+   * `where` names a schema in registration errors: by default `schema.send (route /chat)`;
+   * a topic's codec (`MessageCodec.forTopic`) names its `websocketTopic()` call instead.
+   */
+  constructor (schemas: MessageSchemas, url: string, where: (key: string) => string = (key) => `${key} (route ${url})`) {
     if (schemas.message !== undefined && schemas.messages !== undefined) {
       throw new InvalidOptionError(`schema (route ${url})`, 'give either schema.message or schema.messages, not both')
     }
-    this.#message = schemas.message === undefined ? undefined : compileSchema(schemas.message, 'schema.message', url)
+    this.#message = schemas.message === undefined ? undefined : compileSchema(schemas.message, where('schema.message'))
     this.#acceptsBinary = schemas.message !== undefined && acceptsBinary(schemas.message)
     if (schemas.messages !== undefined) {
       const discriminator = schemas.discriminator ?? 'type'
@@ -213,11 +217,19 @@ export class MessageCodec {
         if (reservedEvents.has(name)) {
           throw new InvalidOptionError(`schema.messages.${name} (route ${url})`, 'this name is a socket event of its own')
         }
-        this.#members.set(name, compileSchema(tagged(member, discriminator, name, url), `schema.messages.${name}`, url))
+        this.#members.set(name, compileSchema(tagged(member, discriminator, name, url), where(`schema.messages.${name}`)))
       }
     }
-    this.#send = schemas.send === undefined ? undefined : compileSchema(schemas.send, 'schema.send', url)
+    this.#send = schemas.send === undefined ? undefined : compileSchema(schemas.send, where('schema.send'))
     this.#capsNesting = checksToAnyDepth(schemas.message) || checksToAnyDepth(schemas.messages)
+  }
+
+  /**
+   * A codec that only checks values, for a topic declared with `websocketTopic(pattern,
+   * schema)`: its `checkSend` checks each publish once, as `schema.send` checks a send.
+   */
+  static forTopic (schema: unknown, pattern: string): MessageCodec {
+    return new MessageCodec({ send: schema as object }, pattern, () => `websocketTopic('${pattern}')`)
   }
 
   /** True when the route declares incoming message schemas (and messages are decoded). */

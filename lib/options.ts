@@ -8,6 +8,7 @@ import type { AsyncApiExtraFields, AsyncApiInfo, AsyncApiOptions, ResolvedAsyncA
 import { realClock, type Clock } from './heartbeat.js'
 import type { InvalidMessage } from './messages.js'
 import type { AllowedOrigins } from './origin.js'
+import { checkPubSubAdapter, type PubSubAdapter } from './pubsub.js'
 import type { RateLimit } from './rate-limit.js'
 import { kClock } from './symbols.js'
 
@@ -163,6 +164,22 @@ export interface FastifyUpgradeOptions extends OperationalOptions {
    * @default true
    */
   extendedConnect?: boolean
+  /**
+   * Carries topics to the application's other servers: `redisPubSub({ url })` from
+   * `fastify-upgrade/redis`, or an adapter of your own (see docs/topics.md).
+   * @default none: topics are delivered on this server only
+   */
+  pubsub?: PubSubAdapter
+  /**
+   * Topics one socket may subscribe to; one more rejects with FST_UPGRADE_TOO_MANY_TOPICS.
+   * @default 100
+   */
+  maxTopicsPerSocket?: number
+  /**
+   * Characters (UTF-16 code units) of a topic name; a longer one rejects with FST_UPGRADE_INVALID_TOPIC.
+   * @default 256
+   */
+  maxTopicLength?: number
 }
 
 /**
@@ -218,6 +235,9 @@ export interface ResolvedOptions {
   extendedConnect: boolean
   operations: ResolvedOperations
   asyncapi: ResolvedAsyncApiOptions
+  pubsub: PubSubAdapter | undefined
+  maxTopicsPerSocket: number
+  maxTopicLength: number
 }
 
 /** Operational settings with every default filled in. */
@@ -320,6 +340,12 @@ const ownedByThePlugin = ['server', 'port', 'path', 'noServer'] as const
 
 export const defaultCloseTimeout = 5000
 
+// Topic limits: a hundred topics is far more than a client joins (rooms, a feed, its own
+// user), and 256 characters is room for any structured name (`room:<uuid>:thread:<uuid>`)
+// while keeping what a client can make the server (and the broker) hold small.
+export const defaultMaxTopicsPerSocket = 100
+export const defaultMaxTopicLength = 256
+
 export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedOptions {
   checkNames(options, pluginNames, '', routeOnlyNames, registerNames)
   const ws = options.options ?? {}
@@ -347,6 +373,10 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
   const refusalLinger = options.refusalLinger ?? defaultRefusalLinger
   checkDuration(refusalLinger, 'refusalLinger', false)
   if (refusalLinger > longestTimer) throw new InvalidOptionError('refusalLinger', `must be at most ${longestTimer} (setTimeout's limit)`)
+  const maxTopicsPerSocket = options.maxTopicsPerSocket ?? defaultMaxTopicsPerSocket
+  const maxTopicLength = options.maxTopicLength ?? defaultMaxTopicLength
+  checkCount(maxTopicsPerSocket, 'maxTopicsPerSocket')
+  checkCount(maxTopicLength, 'maxTopicLength')
   // ws' own maxPayload option is the plugin-wide default when our option is not given.
   const operations = resolveOperations({ ...options, maxPayload: options.maxPayload ?? ws.maxPayload }, defaultOperations, '')
   return {
@@ -368,8 +398,15 @@ export function resolvePluginOptions (options: FastifyUpgradeOptions): ResolvedO
     clock: (options as { [kClock]?: Clock })[kClock] ?? realClock,
     extendedConnect: options.extendedConnect ?? true,
     operations,
-    asyncapi: resolveAsyncApiOptions(options.asyncapi)
+    asyncapi: resolveAsyncApiOptions(options.asyncapi),
+    pubsub: checkPubSubAdapter(options.pubsub),
+    maxTopicsPerSocket,
+    maxTopicLength
   }
+}
+
+function checkCount (value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidOptionError(name, 'must be a positive integer')
 }
 
 export const defaultAsyncApiInfo: AsyncApiInfo = { title: 'WebSocket API', version: '1.0.0' }
@@ -479,7 +516,10 @@ const pluginOptionNames = {
   refusalLinger: true,
   preClose: true,
   asyncapi: true,
-  extendedConnect: true
+  extendedConnect: true,
+  pubsub: true,
+  maxTopicsPerSocket: true,
+  maxTopicLength: true
 } as const satisfies Record<keyof FastifyUpgradeOptions, true>
 
 const asyncApiOptionNames = {

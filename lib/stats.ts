@@ -27,6 +27,35 @@ export interface WebSocketStats {
   closes: Record<string, number>
   /** Upgrade requests answered without switching, by reason (an error code, or `status <code>` for replies from hooks, validation and routing). */
   rejectedHandshakes: Record<string, number>
+  /** Topics with subscribers on this server, by name (an entry lives while the topic has subscribers here). */
+  topics: Record<string, TopicStats>
+  /** Every topic's counters since the app started, and the subscriptions now. */
+  topicTotals: TopicTotals
+}
+
+/** One topic's counters on this server. */
+export interface TopicStats {
+  /** Sockets of this server subscribed to it. */
+  subscribers: number
+  /** websocketPublish() calls for it on this server. */
+  publishes: number
+  /** Messages for it from other servers, through the pub/sub adapter. */
+  received: number
+  /** Frames sent to this server's subscribers (from publishes here and from other servers). */
+  deliveries: number
+  /** Frames refused by a subscriber's backpressure policy (also in its route's droppedMessages). */
+  drops: number
+  /** Publishes here that the pub/sub adapter could not hand to the broker (delivered here only). */
+  publishFailures: number
+}
+
+export interface TopicTotals extends Omit<TopicStats, 'subscribers'> {
+  /** Topics with subscribers on this server. */
+  topics: number
+  /** Subscriptions of this server's sockets, over all topics. */
+  subscriptions: number
+  /** Messages on a topic's channel that were not fastify-upgrade envelopes (dropped). */
+  invalidRemoteMessages: number
 }
 
 /** The wire counters of a socket (net.Socket's, and injectWS' in-memory socket's). */
@@ -67,7 +96,8 @@ export class Stats {
     return this.#routes.values()
   }
 
-  snapshot (): WebSocketStats {
+  /** The counters now; the topics' come from the topic registry (topics.ts). */
+  snapshot (topics: Pick<WebSocketStats, 'topics' | 'topicTotals'>): WebSocketStats {
     const stats: WebSocketStats = {
       open: 0,
       routes: {},
@@ -78,7 +108,9 @@ export class Stats {
       invalidMessages: 0,
       droppedMessages: 0,
       closes: Object.fromEntries(this.#closes),
-      rejectedHandshakes: Object.fromEntries(this.#rejected)
+      rejectedHandshakes: Object.fromEntries(this.#rejected),
+      topics: topics.topics,
+      topicTotals: topics.topicTotals
     }
     for (const [url, route] of this.#routes) {
       const { connections, messagesIn, messagesOut, invalidMessages, droppedMessages } = route

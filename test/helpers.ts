@@ -280,3 +280,116 @@ export async function runFixture (name: string, args: string[] = [], nodeArgs: s
     .catch((error: unknown) => { child.kill('SIGKILL'); throw error })
   return { code, output }
 }
+
+/** A free TCP port on 127.0.0.1 (free when asked: bind it soon). */
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => { resolve(port) })
+    })
+  })
+}
+
+/** Polls `condition` every 10 ms until it holds, for at most `ms`. */
+export async function until (condition: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  await within((async () => { while (!(await condition())) await delay(10) })(), ms, what)
+}
+
+export interface RedisServer {
+  port: number
+  url: string
+  /** Kills the server (SIGKILL: a crash, no shutdown) and waits for it to exit. */
+  kill: () => Promise<void>
+  /** Starts it again on the same port, and waits until it answers. */
+  restart: () => Promise<void>
+}
+
+/** Whether a Redis server on `port` answers PING. */
+async function redisAnswers (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => { socket.write('PING\r\n') })
+    socket.setTimeout(500, () => { socket.destroy(); resolve(false) })
+    socket.once('data', (data) => { socket.destroy(); resolve(data.toString().startsWith('+PONG')) })
+    socket.once('error', () => { resolve(false) })
+  })
+}
+
+/**
+ * A redis-server of the test's own (`/usr/bin/redis-server`, no persistence) on a free
+ * port, killed at the end of the test. Needs redis-server installed (.ci/run installs it).
+ */
+export async function startRedis (t: { teardown: (fn: () => unknown) => void }): Promise<RedisServer> {
+  const port = await freePort()
+  let child: ReturnType<typeof spawn> | undefined
+  const start = async (): Promise<void> => {
+    const started = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    child = started
+    const exited = new Promise<never>((_resolve, reject) => { started.once('exit', (code) => { reject(new Error(`redis-server exited with ${String(code)}`)) }) })
+    exited.catch(() => {})
+    await within(Promise.race([until(async () => await redisAnswers(port), 'redis-server to answer', 10_000), exited]), 11_000, 'redis-server')
+  }
+  const kill = async (): Promise<void> => {
+    const running = child
+    child = undefined
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
+    const exited = new Promise((resolve) => running.once('exit', resolve))
+    running.kill('SIGKILL')
+    await within(exited, 5000, 'redis-server to exit')
+  }
+  t.teardown(kill)
+  await start()
+  return { port, url: `redis://127.0.0.1:${port}`, kill, restart: start }
+}
+
+/** A fixture child process that keeps running: its stdout lines, and its exit. */
+export interface RunningFixture {
+  /** Every line the child printed on stdout so far. */
+  lines: string[]
+  /** Resolves with the first line (printed from now or before) that matches. */
+  line: (matches: (line: string) => boolean, what: string, ms?: number) => Promise<string>
+  /** Resolves with the exit code once the child has exited. */
+  exited: Promise<number | null>
+  output: () => string
+  kill: () => void
+}
+
+/** Starts a fixture script (as runFixture does, with this process' loaders) and leaves it running; killed at the end of the test. */
+export function startFixture (t: { teardown: (fn: () => unknown) => void }, name: string, args: string[] = []): RunningFixture {
+  const script = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
+  const child = spawn(process.execPath, [...process.execArgv, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const lines: string[] = []
+  let output = ''
+  let partial = ''
+  const listeners = new Set<() => void>()
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+    const parts = (partial + chunk.toString()).split('\n')
+    partial = parts.pop() as string
+    lines.push(...parts)
+    for (const listener of listeners) listener()
+  })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  const kill = (): void => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') }
+  t.teardown(kill)
+  const line = async (matches: (line: string) => boolean, what: string, ms = 10_000): Promise<string> => {
+    let listener: () => void = () => {}
+    const found = new Promise<string>((resolve) => {
+      listener = () => {
+        const match = lines.find(matches)
+        if (match !== undefined) resolve(match)
+      }
+      listeners.add(listener)
+      listener()
+    })
+    try {
+      return await within(Promise.race([found, exited.then((code) => { throw new Error(`${name} exited with ${String(code)} before printing ${what}:\n${output}`) })]), ms, `${name} to print ${what}`)
+    } finally {
+      listeners.delete(listener)
+    }
+  }
+  return { lines, line, exited, output: () => output, kill }
+}

@@ -87,7 +87,7 @@ t.test('an unknown plugin option name is a registration error naming the closest
     // two adjacent letters swapped are one edit
     [{ hearbteat: false }, 'Invalid fastify-upgrade option "hearbteat": unknown option; did you mean heartbeat?'],
     // nothing close enough: the valid names are listed instead
-    [{ connectionOptions: {} }, 'Invalid fastify-upgrade option "connectionOptions": unknown option; the options are heartbeat, idleTimeout, maxBackpressure, backpressurePolicy, maxPayload, maxHeldBytes, maxConnections, rateLimit, options, errorHandler, closeTimeout, onInvalidMessage, validateSend, allowedOrigins, handshakeTimeout, refusalLinger, preClose, asyncapi, extendedConnect'],
+    [{ connectionOptions: {} }, 'Invalid fastify-upgrade option "connectionOptions": unknown option; the options are heartbeat, idleTimeout, maxBackpressure, backpressurePolicy, maxPayload, maxHeldBytes, maxConnections, rateLimit, options, errorHandler, closeTimeout, onInvalidMessage, validateSend, allowedOrigins, handshakeTimeout, refusalLinger, preClose, asyncapi, extendedConnect, pubsub, maxTopicsPerSocket, maxTopicLength'],
     // a route option given to the plugin: where it belongs
     [{ protocols: ['chat'] }, 'Invalid fastify-upgrade option "protocols": protocols is a per-route option: give it in the route\'s websocket: { ... }'],
     [{ perMessageDeflate: true }, 'Invalid fastify-upgrade option "perMessageDeflate": perMessageDeflate is a per-route option; plugin-wide, set ws\' own: options: { perMessageDeflate }']

@@ -1,6 +1,8 @@
 // The package as users get it: `npm run build` and `npm pack` of a copy of this tree, the
 // tarball installed offline into a fresh directory, then imported there with `import` and
-// with `require()`, each running a real echo, and type-checked from a consumer's files.
+// with `require()`, each running a real echo, and type-checked from a consumer's files;
+// the Redis adapter is the `fastify-upgrade/redis` subpath, whose client (ioredis, an
+// optional peer the consumer does not install) the core entry never imports.
 //
 // - The copy (in a temporary directory, node_modules symlinked) keeps dist/ of the working
 //   tree alone and starts from an empty dist/, so a stale output can never be packed.
@@ -185,7 +187,11 @@ const withViewer = Fastify()
 withViewer.register(fastifyUpgrade, { asyncapi: { path: '/asyncapi' } })
 const viewer = await withViewer.ready().then(() => 'registered', (error) => error.code)
 
-console.log(JSON.stringify({ echoed, closeCode, resolved: import.meta.resolve('fastify-upgrade'), asyncapi, viewer }))
+// The Redis adapter is a subpath of its own, and its client an optional peer dependency
+// that this consumer did not install: the subpath resolves, and loading it names what is missing.
+const redisEntry = import.meta.resolve('fastify-upgrade/redis')
+const redisImport = await import('fastify-upgrade/redis').then(() => 'loaded', (error) => error.code + ' ' + /'([^']+)'/.exec(error.message)?.[1])
+console.log(JSON.stringify({ echoed, closeCode, resolved: import.meta.resolve('fastify-upgrade'), asyncapi, viewer, redisEntry, redisImport }))
 `
 
 // The same with require(), which loads the ES module (require(esm)).
@@ -374,7 +380,7 @@ t.after(() => { t.comment(`installed with ${installedWith}; timings (ms): ${JSON
 
 t.test('the tarball holds the build, its sources, the README, the docs and the LICENSE, and no tests', async (t) => {
   const files = pack.files.map((file) => file.path)
-  for (const file of ['LICENSE', 'README.md', 'package.json', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/types/index.d.ts', 'lib/index.ts', 'types/index.ts']) {
+  for (const file of ['LICENSE', 'README.md', 'package.json', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/redis.js', 'dist/lib/redis.d.ts', 'dist/types/index.d.ts', 'lib/index.ts', 'types/index.ts']) {
     t.ok(files.includes(file), `${file} is packed`)
   }
   t.same(files.filter((file) => /^(test|bench|examples|\.ci)\/|\.test-d\.ts$|^tsconfig/.test(file)), [], 'no tests, benchmarks, examples, CI or tsconfig')
@@ -402,6 +408,32 @@ t.test('only the viewer page refers to @asyncapi/react-component, and only the A
   t.notMatch(read('dist/lib/asyncapi.js'), /^import[^;]*asyncapi-viewer/m, 'never statically')
 })
 
+t.test('the core entry never imports the Redis client: ioredis is an optional peer, loaded by fastify-upgrade/redis only', async (t) => {
+  const manifest = readJson<PackageJson & { exports: Record<string, { types: string, default: string }> }>(path.join(installed, 'package.json'))
+  t.same(manifest.exports['./redis'], { types: './dist/lib/redis.d.ts', default: './dist/lib/redis.js' }, 'the ./redis subpath export')
+  t.equal(manifest.peerDependenciesMeta?.ioredis?.optional, true, 'ioredis: an optional peer dependency')
+  t.notOk('ioredis' in (manifest.dependencies ?? {}), 'and not a dependency')
+  t.notOk(existsSync(path.join(consumer, 'node_modules', 'ioredis')), 'so the consumer did not install it')
+  // Every module the core entry reaches, statically or dynamically, from dist/lib/index.js.
+  const reached = new Set<string>()
+  const specifiers = new Set<string>()
+  const visit = (file: string): void => {
+    if (reached.has(file)) return
+    reached.add(file)
+    for (const match of readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\s[^'";]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm)) {
+      const specifier = match[1] ?? match[2] ?? match[3] as string
+      if (specifier.startsWith('.')) visit(path.resolve(path.dirname(file), specifier))
+      else specifiers.add(specifier)
+    }
+  }
+  visit(path.join(installed, 'dist', 'lib', 'index.js'))
+  t.ok(reached.size > 10, `${reached.size} modules reached from the core entry`)
+  t.notOk(reached.has(path.join(installed, 'dist', 'lib', 'redis.js')), 'dist/lib/redis.js is not among them')
+  t.same([...specifiers].filter((name) => /redis/i.test(name)), [], 'no Redis client is imported')
+  t.ok(specifiers.has('ws'), 'while the packages it does use are seen')
+  t.match(readFileSync(path.join(installed, 'dist', 'lib', 'redis.js'), 'utf8'), /from 'ioredis'/, 'the subpath imports ioredis itself')
+})
+
 t.test('every source map in the tarball resolves to a file in the tarball', async (t) => {
   const maps = pack.files.map((file) => file.path).filter((file) => file.endsWith('.map'))
   t.ok(maps.length > 0, 'source maps are shipped')
@@ -427,8 +459,10 @@ for (const node of [process.execPath, ...extraNodes]) {
       closeCode: 1000,
       resolved: pathToFileURL(path.join(installed, 'dist', 'lib', 'index.js')).href,
       asyncapi: { channels: ['echo'], served: 200 },
-      viewer: 'FST_UPGRADE_ASYNCAPI_VIEWER_MISSING'
-    }, 'echo through the installed package; the AsyncAPI document without @asyncapi/react-component, and the viewer refused by name')
+      viewer: 'FST_UPGRADE_ASYNCAPI_VIEWER_MISSING',
+      redisEntry: pathToFileURL(path.join(installed, 'dist', 'lib', 'redis.js')).href,
+      redisImport: 'ERR_MODULE_NOT_FOUND ioredis'
+    }, 'echo through the installed package, without @asyncapi/react-component or ioredis: the AsyncAPI document is served and the viewer refused by name; fastify-upgrade/redis resolves to dist/lib/redis.js and needs ioredis')
 
     const cjs = await run(node, ['cjs.cjs'], consumer, 15_000)
     t.equal(cjs.code, 0, `the CommonJS consumer exits 0\n${cjs.stderr}`)

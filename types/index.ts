@@ -24,6 +24,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import type { RawMessage, RawSendData, WebSocketConnection } from '../lib/connection.js'
 import type { InjectWSHooks, InjectWSOptions } from '../lib/inject.js'
 import type { WebSocketStats } from '../lib/stats.js'
+import type { PublishOptions, PublishResult } from '../lib/topics.js'
 import type { WebSocketRouteOptions } from '../lib/options.js'
 import type { AsyncApiDocument } from '../lib/asyncapi.js'
 
@@ -154,6 +155,46 @@ export type WebSocketRouteDefinition<
   handler: WebSocketHandler<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, NoInfer<SchemaCompiler>, TypeProvider, Logger>
 }
 
+/**
+ * Typed topics, declared once per application by module augmentation: each
+ * `app.websocketTopic(pattern, schema)` pattern with the type of its schema. Then
+ * `app.websocketPublish()` checks the message's type for every topic name a pattern
+ * matches (`*` matches any run of characters), on every instance of the app.
+ *
+ * ```ts
+ * declare module 'fastify-upgrade' {
+ *   interface WebSocketTopics { 'room:*': typeof RoomMessage }
+ * }
+ * app.websocketTopic('room:*', RoomMessage)
+ * ```
+ */
+export interface WebSocketTopics {}
+
+/** A declared pattern as a template literal type: `'room:*'` is `` `room:${string}` ``. */
+export type TopicPattern<Pattern extends string> = Pattern extends `${infer Head}*${infer Tail}`
+  ? `${Head}${string}${TopicPattern<Tail>}`
+  : Pattern
+
+/** The declared patterns (keys of WebSocketTopics) that a topic name matches. */
+export type MatchingTopics<Topic extends string> = {
+  [Pattern in keyof WebSocketTopics & string]: Topic extends TopicPattern<Pattern> ? Pattern : never
+}[keyof WebSocketTopics & string]
+
+/** Each pattern's message type, in a tuple of its own (distributes over the patterns, never over a message union). */
+type WrappedMessages<Patterns> = Patterns extends keyof WebSocketTopics ? [StaticMessage<WebSocketTopics[Patterns]>] : never
+
+/** The intersection of a union's members. */
+type Intersect<Union> = (Union extends unknown ? (member: Union) => void : never) extends (member: infer Both) => void ? Both : never
+
+/**
+ * What `websocketPublish` accepts for a topic name: the static type of the schema of every
+ * declared pattern it matches, `unknown` (checked at run time only, if at all) for names
+ * no declared pattern matches and for names typed plain `string`.
+ */
+export type TopicMessage<Topic extends string> = [MatchingTopics<Topic>] extends [never]
+  ? unknown
+  : (Intersect<WrappedMessages<MatchingTopics<Topic>>> & [unknown])[0]
+
 declare module 'fastify' {
   interface FastifyRequest {
     /**
@@ -203,13 +244,31 @@ declare module 'fastify' {
      * @throws (rejects) an InjectRejection (`statusCode`, `headers`, `body`) when the upgrade is refused with an HTTP response
      */
     injectWS: (path?: string, options?: InjectWSOptions, hooks?: InjectWSHooks) => Promise<WebSocket>
-    /** Counters of WebSocket connections: open by route, messages, bytes, closes by code, refused upgrades by reason. */
+    /** Counters of WebSocket connections: open by route, messages, bytes, closes by code, refused upgrades by reason, topics. */
     websocketStats: () => WebSocketStats
     /**
      * The AsyncAPI 3.1.0 document of the WebSocket and upgrade routes (a copy, yours to change).
      * @throws FST_UPGRADE_ASYNCAPI_NOT_READY before the app is ready (`await app.ready()`)
      */
     asyncapi: () => AsyncApiDocument
+    /**
+     * Sends a message to every socket subscribed to the topic, on this server and (with a
+     * `pubsub` adapter) on every other. A string is sent as text, bytes as binary, anything
+     * else JSON-encoded; once, whatever the number of subscribers. Typed topics
+     * (`websocketTopic`) check the message first.
+     * @throws (rejects) FST_UPGRADE_INVALID_PUBLISH when the message fails its topic's schema or cannot be encoded (nothing is sent); FST_UPGRADE_INVALID_TOPIC for an invalid name
+     */
+    websocketPublish: <const Topic extends string>(topic: Topic, message: TopicMessage<Topic>, options?: PublishOptions) => Promise<PublishResult>
+    /**
+     * Declares a topic name, or a pattern where `*` matches any run of characters, with the
+     * schema its messages must match (TypeBox 0.34, TypeBox 1.x or JSON Schema): every
+     * publish to a matching topic is checked once. Declare it in `WebSocketTopics` too for the types.
+     * @throws FST_UPGRADE_INVALID_OPTION for an empty or too long pattern, one declared already, or a schema that does not compile
+     */
+    websocketTopic: <const Pattern extends string>(
+      pattern: Pattern,
+      schema: Pattern extends keyof WebSocketTopics ? WebSocketTopics[Pattern] : MessageSchema
+    ) => FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
 
     route<
       RouteGeneric extends RouteGenericInterface = RouteGenericInterface,

@@ -1,7 +1,10 @@
 // `npm start`: the chat demo. Open the printed URL in two browser tabs.
+// `REDIS_URL=redis://127.0.0.1:6379 PORT=3001 npm start` in two terminals (3001, 3002):
+// two servers, one chat, their rooms shared through Redis.
 import { buildChatApp } from './app.js'
 
-const app = await buildChatApp({ logger: { level: 'info' } })
+const redisUrl = process.env.REDIS_URL
+const app = await buildChatApp({ logger: { level: 'info' } }, { redisUrl: redisUrl === '' ? undefined : redisUrl })
 
 // Graceful shutdown: app.close() sends 1001 to open websockets before the HTTP server closes.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -21,4 +24,4 @@ await app.listen({ port, host })
 const address = app.server.address()
 const realPort = typeof address === 'object' && address !== null ? address.port : port
 const urlHost = host.includes(':') ? `[${host}]` : host // IPv6 literals need brackets
-console.log(`fastify-upgrade demo: open http://${urlHost}:${realPort}/room/lobby in two browser tabs (its AsyncAPI document: http://${urlHost}:${realPort}/asyncapi)`)
+console.log(`fastify-upgrade demo: open http://${urlHost}:${realPort}/room/lobby in two browser tabs (its AsyncAPI document: http://${urlHost}:${realPort}/asyncapi)${redisUrl === undefined || redisUrl === '' ? '' : ` (rooms shared through ${redisUrl}: start another server with another PORT and the same REDIS_URL)`}`)
