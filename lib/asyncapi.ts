@@ -233,6 +233,16 @@ export class AsyncApiCatalog {
     this.#document = undefined
   }
 
+  /**
+   * Documents a typed topic (`app.websocketTopic`) as a channel the server sends on: its
+   * address is the pattern with each `*` as a parameter (`chat:*` → `chat:{part}`).
+   */
+  declareTopic (pattern: string, schema: unknown): void {
+    let parts = 0
+    const name = pattern.replace(/\*/g, () => `{part${++parts === 1 ? '' : parts}}`)
+    this.declare([{ name, schema, description: `Topic pattern \`${pattern}\`: what app.websocketPublish() delivers to the sockets subscribed to a matching topic` }])
+  }
+
   /** From the app's onReady: every route is registered by then. */
   ready (): void {
     this.#ready = true

@@ -23,6 +23,7 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
   app.decorate('websocketPublish', (topic: string, message: unknown, publishOptions?: PublishOptions) => topics.publish(topic, message, publishOptions))
   app.decorate('websocketTopic', function (this: FastifyInstance, pattern: string, schema: unknown) {
     topics.declare(pattern, schema)
+    context.asyncapi.declareTopic(pattern, schema)
     return this
   })
   topics.start(app.log)

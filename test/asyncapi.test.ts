@@ -32,14 +32,19 @@ t.test('the chat demo documents itself: its room channel, messages and operation
   await validate(t, document)
   t.equal(document.asyncapi, '3.1.0')
   t.same(document.info, { title: 'fastify-upgrade chat', version: '1.0.0', description: 'The chat demo: rooms by URL, typed messages, presence.' })
-  t.same(Object.keys(document.channels), ['chat_room', 'echo'], 'one channel per WebSocket route, none for the HTTP routes or the document\'s own')
+  t.same(Object.keys(document.channels), ['chat_room', 'echo', 'chat_part'], 'one channel per WebSocket route (none for the HTTP routes or the document\'s own), then one per typed topic')
+  const topic = document.channels.chat_part
+  t.equal(topic?.address, 'chat:{part}', 'the topic pattern chat:*, its wildcard a parameter')
+  t.match(topic?.description, /^Topic pattern `chat:\*`/)
+  t.same(Object.keys(topic?.messages ?? {}), ['message'])
+  t.same((topic?.messages.message?.payload as { anyOf: unknown[] }).anyOf.length, 2, 'the topic\'s schema: presence or said')
   const chat = document.channels.chat_room
   t.equal(chat?.address, '/chat/{room}')
   t.equal(chat?.summary, 'A chat room')
   t.match(chat?.description, /^Join with a name/)
   t.same(chat?.tags, [{ name: 'chat' }])
   t.same(chat?.parameters, { room: { description: 'The room: lower-case letters, digits and dashes (string, pattern `^[a-z0-9-]{1,32}$`)' } })
-  t.same(Object.keys(chat?.messages ?? {}), ['join', 'say', 'send'], 'each schema.messages member by its tag, then schema.send')
+  t.same(Object.keys(chat?.messages ?? {}), ['join', 'say', 'here', 'send'], 'each schema.messages member by its tag, then schema.send')
   t.same(chat?.messages.join, {
     name: 'join',
     contentType: 'application/json',
@@ -52,10 +57,11 @@ t.test('the chat demo documents itself: its room channel, messages and operation
   t.same((chat?.messages.send?.payload as { anyOf: unknown[] }).anyOf.length, 2, 'schema.send: the union of what the server sends')
   t.same(chat?.bindings, { ws: { method: 'GET', bindingVersion: '0.1.0' } })
   t.same(document.operations, {
-    chat_room_receive: { action: 'receive', channel: ref('#/channels/chat_room'), messages: [ref('#/channels/chat_room/messages/join'), ref('#/channels/chat_room/messages/say')], tags: [{ name: 'chat' }] },
+    chat_room_receive: { action: 'receive', channel: ref('#/channels/chat_room'), messages: [ref('#/channels/chat_room/messages/join'), ref('#/channels/chat_room/messages/say'), ref('#/channels/chat_room/messages/here')], tags: [{ name: 'chat' }] },
     chat_room_send: { action: 'send', channel: ref('#/channels/chat_room'), messages: [ref('#/channels/chat_room/messages/send')], tags: [{ name: 'chat' }] },
     echo_receive: { action: 'receive', channel: ref('#/channels/echo'), messages: [ref('#/channels/echo/messages/message')], tags: [{ name: 'tools' }] },
-    echo_send: { action: 'send', channel: ref('#/channels/echo'), messages: [ref('#/channels/echo/messages/send')], tags: [{ name: 'tools' }] }
+    echo_send: { action: 'send', channel: ref('#/channels/echo'), messages: [ref('#/channels/echo/messages/send')], tags: [{ name: 'tools' }] },
+    chat_part_send: { action: 'send', channel: ref('#/channels/chat_part'), messages: [ref('#/channels/chat_part/messages/message')] }
   }, 'from the server\'s side: it receives what clients send and sends schema.send')
   t.same(document.channels.echo?.messages, {
     message: { name: 'message', summary: 'Any text or binary message (no schema.message)' },
