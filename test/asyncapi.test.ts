@@ -428,3 +428,20 @@ t.test('registration errors: the option, and the documentation keys of a route',
   t.throws(() => app.get('/ws', { websocket: { asyncapi: {} } as never }, (socket) => { socket.close() }), { message: /asyncapi is a plugin-wide option/ }, 'a route cannot set it')
   await app.close()
 })
+
+t.test('typed topics: a channel per websocketTopic() pattern, each * a parameter of its own', async (t) => {
+  const app = Fastify()
+  await app.register(fastifyUpgrade)
+  app.websocketTopic('game:*:move:*', Type.Object({ x: Type.Integer(), y: Type.Integer() }))
+  app.websocketTopic('news', { type: 'string' })
+  await app.ready()
+  t.teardown(() => app.close())
+  const document = app.asyncapi()
+  await validate(t, document)
+  t.same(Object.fromEntries(Object.entries(document.channels).map(([id, channel]) => [id, [channel.address, Object.keys(channel.parameters ?? {})]])), {
+    game_part_move_part2: ['game:{part}:move:{part2}', ['part', 'part2']],
+    news: ['news', []]
+  })
+  t.same(document.channels.news?.messages.message?.payload, { type: 'string' }, 'the topic\'s schema is the message\'s payload')
+  t.same(Object.keys(document.operations), ['game_part_move_part2_send', 'news_send'], 'what the server sends on each')
+})
