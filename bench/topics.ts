@@ -17,6 +17,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median, RpcPeer, sleep, type CpuReading, type ServerHello } from './common.js'
+import { freePort } from '../test/helpers.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
@@ -79,17 +80,6 @@ const cpuMicros = (reading: CpuReading): number => reading.user + reading.system
 
 interface FanoutSample { round: number, contender: FanoutContender, scenario: 'fanout' | 'burst', cpuPerDelivery: number, deliveries: number, seconds: number }
 interface LatencySample { round: number, path: 'redis' | 'local', p50: number, p99: number }
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => { resolve(port) })
-    })
-  })
-}
 
 async function startRedis (): Promise<{ url: string, child: ChildProcess } | { skipped: string }> {
   const binary = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((file) => existsSync(file))

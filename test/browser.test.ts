@@ -9,7 +9,7 @@ import { Type } from '@sinclair/typebox'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import fastifyUpgrade from '../lib/index.js'
 import { buildChatApp } from '../examples/chat/app.js'
-import { delay, listen, within } from './helpers.js'
+import { delay, freePort, listen, within } from './helpers.js'
 import { listenHttp2 } from './http2-helpers.js'
 
 // CHROMIUM_PATH only exists to try this file against another build (or a missing one).
@@ -68,17 +68,6 @@ function servePage (app: FastifyInstance): void {
 function echoRoute (app: FastifyInstance, path = '/echo'): void {
   app.get(path, { websocket: true }, (socket) => {
     socket.on('message', (data, isBinary) => { socket.send(isBinary ? data : data.toString()) })
-  })
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => { resolve(port) })
-    })
   })
 }
 
