@@ -7,15 +7,21 @@
 // kernel's loopback work done inside the server's system calls: see RESULTS.md).
 //
 //   npm run bench                        full run (about 7 minutes on 2 cores), writes bench/RESULTS.md
-//   npm run bench -- --quick             smoke run of every contender and scenario (< 1 minute), writes nothing
+//   npm run bench -- --quick             smoke run of every contender and scenario (about 1 minute), writes nothing
 //   npm run bench -- --contenders ws,fastify-upgrade --scenarios echo-20,handshake
 //                       (raw ws, the baseline, always runs; scenarios: handshake, echo-20,
-//                        echo-16k, json, memory, http2, and the topics ones (bench/topics.ts):
-//                        fanout, burst, cross-server; also --rounds N, --window MS, --out FILE)
+//                        echo-16k, json, memory, http2, the topics ones (bench/topics.ts):
+//                        fanout, burst, cross-server, and curve; also --rounds N, --window MS, --out FILE)
 //                       http2: fastify-upgrade's handshakes and echo over HTTP/2 extended
 //                       CONNECT against HTTP/1.1 on the same server (bench/http2.ts), info only
 //   npm run bench -- --scenarios fanout,burst,cross-server
 //                       topics only: replaces the topics section of bench/RESULTS.md, and nothing else
+//   npm run bench -- --scenarios curve
+//                       the cost curve only (bench/curve.ts): idle connections in steps of 1,000 to
+//                       40,000 against raw ws, @fastify/websocket and fastify-upgrade (memory per
+//                       connection, the next 1,000 handshakes, echo p50/p99); replaces the curve
+//                       section of bench/RESULTS.md and bench/curve.svg, nothing else
+//                       (--curve-steps 1000,3000 for other steps; --quick: 1,000 and 2,000)
 //   npm run bench -- --profile fastify-upgrade:echo-20   --cpu-prof of one server over one scenario
 //   npm run bench -- --profile fastify-upgrade:memory    heap snapshots: what an idle connection holds
 //   npm run bench -- --profile fastify-upgrade:echo-20 --profile-after handshake,json
@@ -36,6 +42,7 @@ import {
 import { analyzeProfile, formatHeapDiff, formatProfile } from './profile.js'
 import { compareHttp2 } from './http2.js'
 import { runTopics, topicScenarios, type TopicScenario } from './topics.js'
+import { curveScenarios, runCurve } from './curve.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '..')
@@ -48,6 +55,7 @@ const { values: flags } = parseArgs({
     contenders: { type: 'string' },
     scenarios: { type: 'string' },
     out: { type: 'string' },
+    'curve-steps': { type: 'string' },
     profile: { type: 'string' },
     'profile-ms': { type: 'string' },
     'profile-after': { type: 'string' },
@@ -93,14 +101,18 @@ const scenarioNames: Record<ScenarioId, string> = {
 
 const wanted = flags.contenders?.split(',').map((name) => name.trim())
 const contenders = allContenders.filter((contender) => wanted === undefined || wanted.includes(contender.id) || contender.id === 'ws')
-const requested = flags.scenarios?.split(',').map((name) => name.trim()) ?? [...throughputScenarios, 'memory', 'http2', ...topicScenarios]
+const requested = flags.scenarios?.split(',').map((name) => name.trim()) ?? [...throughputScenarios, 'memory', 'http2', ...topicScenarios, ...curveScenarios]
 const isTopic = (name: string): name is TopicScenario => (topicScenarios as readonly string[]).includes(name)
 const topicsWanted = requested.filter(isTopic)
 /** The HTTP/2 comparison (bench/http2.ts): not a contender scenario, run after them. */
 const runHttp2 = requested.includes('http2')
-const scenarios = requested.filter((name) => !isTopic(name) && name !== 'http2') as ScenarioId[]
+/** The cost curve (bench/curve.ts): a section of its own, run last. */
+const curveWanted = requested.includes('curve')
+const curveSteps = flags['curve-steps']?.split(',').map((step) => Number(step.trim()))
+if (curveSteps !== undefined && curveSteps.some((step) => !Number.isInteger(step) || step < 100)) throw new Error('--curve-steps: connection counts of at least 100, e.g. 1000,3000')
+const scenarios = requested.filter((name) => !isTopic(name) && name !== 'http2' && name !== 'curve') as ScenarioId[]
 for (const scenario of scenarios) {
-  if (!(scenario in scenarioNames)) throw new Error(`unknown scenario ${scenario} (${[...Object.keys(scenarioNames), ...topicScenarios].join(', ')})`)
+  if (!(scenario in scenarioNames)) throw new Error(`unknown scenario ${scenario} (${[...Object.keys(scenarioNames), 'http2', ...topicScenarios, ...curveScenarios].join(', ')})`)
 }
 
 /**
@@ -641,28 +653,74 @@ async function main (): Promise<void> {
   console.log(`fastify-upgrade lib/: ${lib}`)
   const out = flags.out ?? (quick ? undefined : path.join(here, 'RESULTS.md'))
   const main = scenarios.length > 0 || runHttp2 ? await runMain(started, loadStart, lib) : undefined
+  /** Sections of RESULTS.md made by this run, each between its markers. */
+  const sections = new Map<SectionName, string>()
   if (topicsWanted.length > 0) {
     console.log(`\ntopics: ${topicsWanted.join(', ')}`)
     const topicsStarted = Date.now()
     const topics = await runTopics({ quick, rounds: flags.rounds === undefined ? undefined : Number(flags.rounds), scenarios: topicsWanted, env: childEnv, root })
-    const section = topicsSection(topics.markdown, (Date.now() - topicsStarted) / 1000, loadStart, lib)
+    sections.set('topics', topicsSection(topics.markdown, (Date.now() - topicsStarted) / 1000, loadStart, lib))
     console.log(`\n${topics.markdown}\n`)
     if (topics.misses.length > 0) console.log(`topics targets missed: ${topics.misses.join('; ')}`)
     if (topics.failures.length > 0) {
       console.error(`\ntopics problems:\n${topics.failures.map((f) => `- ${f}`).join('\n')}`)
       process.exitCode = 1
     }
-    if (out !== undefined) {
-      // With the other scenarios, the whole file is new; alone, only the topics section is replaced.
-      const base = main?.report ?? (existsSync(out) ? readFileSync(out, 'utf8') : '# Benchmark results\n')
-      writeFileSync(out, withTopicsSection(base, section))
-      console.log(`written: ${path.relative(process.cwd(), out)}${main === undefined ? ' (its topics section)' : ''}`)
-    }
-  } else if (out !== undefined && main !== undefined) {
-    const previous = existsSync(out) ? /<!-- topics -->[\s\S]*<!-- \/topics -->/.exec(readFileSync(out, 'utf8'))?.[0] : undefined
-    writeFileSync(out, previous === undefined ? main.report : `${main.report.trimEnd()}\n\n${previous}\n`)
-    console.log(`written: ${path.relative(process.cwd(), out)}${previous === undefined ? '' : ' (the topics section kept from the previous file)'}`)
   }
+  let svg: string | undefined
+  if (curveWanted) {
+    console.log('\ncost curve (idle connections)')
+    const curve = await runCurve({ quick, steps: curveSteps, contenders: contenders.map((contender) => contender.id), env: childEnv, root })
+    sections.set('curve', curveSection(curve.markdown, curve.failures, lib))
+    svg = curve.svg
+    console.log(`\n${curve.markdown}\n`)
+    if (curve.failures.length > 0) {
+      console.error(`\ncurve problems:\n${curve.failures.map((f) => `- ${f}`).join('\n')}`)
+      process.exitCode = 1
+    }
+  }
+  console.log(`whole run: ${((Date.now() - started) / 1000).toFixed(0)} s; load average at end: ${os.loadavg().map((v) => v.toFixed(2)).join(', ')}`)
+  if (out === undefined || (main === undefined && sections.size === 0)) return
+  // With the main scenarios the whole file is new (a section not run this time is kept from
+  // the previous file); without them, only the sections run this time are replaced.
+  const previous = existsSync(out) ? readFileSync(out, 'utf8') : undefined
+  let file = main?.report ?? previous ?? '# Benchmark results\n'
+  const kept: SectionName[] = []
+  for (const name of sectionNames) {
+    const text = sections.get(name) ?? (main !== undefined && previous !== undefined ? sectionPattern(name).exec(previous)?.[0] : undefined)
+    if (text === undefined) continue
+    if (!sections.has(name)) kept.push(name)
+    file = withSection(file, name, text)
+  }
+  writeFileSync(out, file)
+  const only = [...sections.keys()]
+  console.log(`written: ${path.relative(process.cwd(), out)}${main === undefined ? ` (its ${only.join(' and ')} section${only.length > 1 ? 's' : ''})` : kept.length > 0 ? ` (the ${kept.join(' and ')} section${kept.length > 1 ? 's' : ''} kept from the previous file)` : ''}`)
+  if (svg !== undefined) {
+    const svgFile = path.join(path.dirname(out), 'curve.svg')
+    writeFileSync(svgFile, svg)
+    console.log(`written: ${path.relative(process.cwd(), svgFile)}`)
+  }
+}
+
+type SectionName = 'topics' | 'curve'
+const sectionNames: readonly SectionName[] = ['topics', 'curve']
+const sectionPattern = (name: SectionName): RegExp => new RegExp(`<!-- ${name} -->[\\s\\S]*<!-- /${name} -->`)
+
+/** Replaces the section between its markers, or appends it. */
+function withSection (file: string, name: SectionName, section: string): string {
+  const existing = sectionPattern(name)
+  return existing.test(file) ? file.replace(existing, () => section) : `${file.trimEnd()}\n\n${section}\n`
+}
+
+/** The cost-curve section of RESULTS.md, between markers so that a curve-only run can replace it in place. */
+function curveSection (markdown: string, failures: string[], lib: string): string {
+  return `<!-- curve -->
+## Cost curve: idle connections
+
+Generated by \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` (bench/curve.ts) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; machine: ${machine().join('; ')}; fastify-upgrade's lib/: ${lib}, ${flags['from-source'] ? 'run from source through tsx' : 'compiled by tsc for this run'}. \`npm run bench -- --scenarios curve\` regenerates this section and bench/curve.svg alone.
+
+${markdown}
+${failures.length > 0 ? `\n### Problems in the curve run\n\n${failures.map((f) => `- ${f}`).join('\n')}\n` : ''}<!-- /curve -->`
 }
 
 /** The topics section of RESULTS.md, between markers so that a topics-only run can replace it in place. */
@@ -674,11 +732,6 @@ Generated by \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slic
 
 ${markdown}
 <!-- /topics -->`
-}
-
-function withTopicsSection (file: string, section: string): string {
-  const existing = /<!-- topics -->[\s\S]*<!-- \/topics -->/
-  return existing.test(file) ? file.replace(existing, () => section) : `${file.trimEnd()}\n\n${section}\n`
 }
 
 async function runMain (started: number, loadStart: number[], lib: string): Promise<{ report: string } | undefined> {
