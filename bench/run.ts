@@ -6,7 +6,8 @@
 // measurement window), so it does not depend on how fast the client is (except for the
 // kernel's loopback work done inside the server's system calls: see RESULTS.md).
 //
-//   npm run bench                        full run (about 7 minutes on 2 cores), writes bench/RESULTS.md
+//   npm run bench                        full run (12 to 13 minutes on 2 cores, the cost curve 1.5 of them), writes
+//                                        bench/RESULTS.md and bench/curve.svg
 //   npm run bench -- --quick             smoke run of every contender and scenario (about 1 minute), writes nothing
 //   npm run bench -- --contenders ws,fastify-upgrade --scenarios echo-20,handshake
 //                       (raw ws, the baseline, always runs; scenarios: handshake, echo-20,
