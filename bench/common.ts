@@ -181,3 +181,15 @@ export function median (values: readonly number[]): number {
 export function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
+
+/** Asks a forked child to exit, kills it if it does not answer, and waits until it is gone (SIGKILL after 10 s). */
+export async function stopChild (peer: RpcPeer): Promise<void> {
+  const exited = new Promise<void>((resolve) => {
+    if (peer.child.exitCode !== null || peer.child.signalCode !== null) resolve()
+    else peer.child.once('exit', () => { resolve() })
+  })
+  await peer.call('exit', undefined, 5_000).catch(() => { peer.child.kill() })
+  const timer = setTimeout(() => peer.child.kill('SIGKILL'), 10_000)
+  await exited
+  clearTimeout(timer)
+}

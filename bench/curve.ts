@@ -22,7 +22,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { contenders as allContenders, median, RpcPeer, sleep, type Contender, type ContenderId, type CpuReading, type MemReading, type ServerHello } from './common.js'
+import { contenders as allContenders, median, RpcPeer, sleep, stopChild, type Contender, type ContenderId, type CpuReading, type MemReading, type ServerHello } from './common.js'
 import type { EchoResult, OpenResult } from './curve-load.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -147,17 +147,6 @@ async function hello<T> (peer: RpcPeer, what: string): Promise<T> {
 function describe (peer: RpcPeer): Omit<Child, 'peer'> {
   const pid = peer.child.pid as number
   return { limit: openFilesLimit(pid), baseFds: openFds(pid) ?? 32 }
-}
-
-async function stop (peer: RpcPeer): Promise<void> {
-  const exited = new Promise<void>((resolve) => {
-    if (peer.child.exitCode !== null || peer.child.signalCode !== null) resolve()
-    else peer.child.once('exit', () => { resolve() })
-  })
-  await peer.call('exit', undefined, 5_000).catch(() => { peer.child.kill() })
-  const timer = setTimeout(() => peer.child.kill('SIGKILL'), 10_000)
-  await exited
-  clearTimeout(timer)
 }
 
 /** Room for connections in a process (undefined limit: no bound known). */
@@ -331,10 +320,10 @@ export async function runCurve (options: CurveOptions): Promise<CurveResult> {
       // The server closes first (its exit), so TIME_WAIT stays on its side; then the clients let go.
       const clients = [...c.clients, c.echoer]
       await Promise.allSettled(clients.map(async (client) => { await client.peer.call('detach', undefined, 10_000) }))
-      await stop(c.server.peer)
+      await stopChild(c.server.peer)
       await Promise.allSettled(clients.map(async (client) => {
         await client.peer.call('reset', { ms: 10_000 }, 30_000).catch(() => {})
-        await stop(client.peer)
+        await stopChild(client.peer)
       }))
     }))
     for (const peer of forked) {

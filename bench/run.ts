@@ -37,7 +37,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import {
-  contenders as allContenders, median, order as orderMessage, RpcPeer, sleep,
+  contenders as allContenders, median, order as orderMessage, RpcPeer, sleep, stopChild,
   type Contender, type ContenderId, type CpuReading, type LoadMark, type MemReading, type ScenarioId, type ServerHello
 } from './common.js'
 import { analyzeProfile, formatHeapDiff, formatProfile } from './profile.js'
@@ -174,17 +174,6 @@ async function spawnServer (contender: Contender, extraArgs: string[] = []): Pro
     return { skipped: hello.reason }
   }
   return { contender, peer: new RpcPeer(child), port: hello.port, info: hello.info }
-}
-
-async function stopChild (peer: RpcPeer): Promise<void> {
-  const exited = new Promise<void>((resolve) => {
-    if (peer.child.exitCode !== null || peer.child.signalCode !== null) resolve()
-    else peer.child.once('exit', () => { resolve() })
-  })
-  await peer.call('exit', undefined, 5_000).catch(() => { peer.child.kill() })
-  const timer = setTimeout(() => peer.child.kill('SIGKILL'), 10_000)
-  await exited
-  clearTimeout(timer)
 }
 
 function spawnLoad (): RpcPeer {

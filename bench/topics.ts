@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { median, RpcPeer, sleep, type CpuReading, type ServerHello } from './common.js'
+import { median, RpcPeer, sleep, stopChild, type CpuReading, type ServerHello } from './common.js'
 import { freePort } from '../test/helpers.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -60,15 +60,6 @@ async function spawnServer (id: string, options: TopicsOptions, env: NodeJS.Proc
     return { skipped: hello.reason }
   }
   return { peer: new RpcPeer(child), port: hello.port, info: hello.info }
-}
-
-async function stop (peer: RpcPeer): Promise<void> {
-  const exited = new Promise<void>((resolve) => {
-    if (peer.child.exitCode !== null || peer.child.signalCode !== null) resolve()
-    else peer.child.once('exit', () => { resolve() })
-  })
-  await peer.call('exit', undefined, 5000).catch(() => { peer.child.kill() })
-  await exited
 }
 
 function rotate<T> (items: readonly T[], by: number): T[] {
@@ -210,8 +201,8 @@ export async function runTopics (options: TopicsOptions): Promise<{ markdown: st
       console.log(`  topics ${round < 0 ? 'warm-up round' : `round ${round + 1}`}: ${line.join(' · ')}`)
     }
   } finally {
-    for (const server of [...servers.values(), ...crossServers]) await stop(server.peer)
-    await stop(load)
+    for (const server of [...servers.values(), ...crossServers]) await stopChild(server.peer)
+    await stopChild(load)
     redis?.child.kill('SIGKILL')
   }
   return { ...report(samples, latencies, skipped, settings, options), failures }
