@@ -3,9 +3,8 @@
 // route needs for this is compiled once, when the route is registered.
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { WebSocket, WebSocketServer } from 'ws'
-import { CloseCode } from './close-codes.js'
-import { accepting, type AnyWebSocketConnection, type SocketSettings, type WebSocketConnection } from './connection.js'
-import { MessageCodec, invalidMessageHandler } from './messages.js'
+import { accepting, closeWithInternalError, type SocketSettings, type WebSocketConnection } from './connection.js'
+import { MessageCodec, builtinInvalidPolicy } from './messages.js'
 import { compileNegotiation, negotiate, type Negotiation } from './negotiate.js'
 import { resolveOperations, type WebSocketErrorHandler, type WebSocketRouteOptions } from './options.js'
 import { BadHandshakeError, retryLater, ServiceUnavailableError } from './errors.js'
@@ -28,7 +27,8 @@ export interface WebSocketRoute {
 export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSocketRouteOptions, handler: WebSocketHandler, context: RouteContext): WebSocketRoute {
   const plugin = context.options
   const codec = new MessageCodec(route.schema ?? {}, route.url)
-  const onError = routeOptions.errorHandler ?? plugin.errorHandler ?? closeWithInternalError
+  const onError = routeOptions.errorHandler ?? plugin.errorHandler
+  const onInvalidMessage = routeOptions.onInvalidMessage ?? plugin.onInvalidMessage
   const validateSend = routeOptions.validateSend ?? plugin.validateSend
   const sends = route.schema?.send !== undefined
   const operations = resolveOperations(routeOptions, plugin.operations, `websocket (route ${route.url}).`)
@@ -45,8 +45,11 @@ export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSoc
       decoder: codec.decodes ? codec : undefined,
       sendChecker: validateSend && sends ? codec : undefined,
       encodesJson: sends,
-      onInvalidMessage: invalidMessageHandler(routeOptions.onInvalidMessage ?? plugin.onInvalidMessage),
-      onError: onError === closeWithInternalError ? onError : guarded(onError),
+      // A function of the route's own replaces the built-in policy.
+      invalidPolicy: builtinInvalidPolicy(typeof onInvalidMessage === 'function' ? 'ignore' : onInvalidMessage),
+      onInvalidMessage: typeof onInvalidMessage === 'function' ? onInvalidMessage : undefined,
+      onError: onError === undefined ? undefined : guarded(onError),
+      keepsRequest: onError !== undefined || typeof onInvalidMessage === 'function',
       url: route.url,
       heartbeat: operations.heartbeat,
       idleTimeout: operations.idleTimeout,
@@ -129,13 +132,7 @@ function guarded (onError: WebSocketErrorHandler): WebSocketErrorHandler {
     try {
       onError(error, socket, request)
     } catch (handlerError) {
-      closeWithInternalError(handlerError, socket, request)
+      closeWithInternalError(handlerError, socket, request.log)
     }
   }
-}
-
-/** The default error policy: log through the request's logger and close this connection only. */
-function closeWithInternalError (error: unknown, socket: AnyWebSocketConnection, request: FastifyRequest): void {
-  request.log.error({ err: error }, 'websocket handler failed')
-  socket.close(CloseCode.InternalError, 'internal error')
 }

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import { WebSocket as WsSocket, type RawData } from 'ws'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { CloseCode } from './close-codes.js'
 import { InvalidOptionError, InvalidSendError } from './errors.js'
 import type { HeartbeatTimer, Ticking } from './heartbeat.js'
@@ -43,8 +43,17 @@ export interface SocketSettings {
   sendChecker: MessageCodec | undefined
   /** schema.send is declared: send() JSON-encodes what is not binary. */
   encodesJson: boolean
-  onInvalidMessage: InvalidMessageHandler<AnyWebSocketConnection, FastifyRequest>
-  onError: (error: unknown, socket: AnyWebSocketConnection, request: FastifyRequest) => void
+  /** 'close', 'reply' or 'ignore': what a route without a function of its own does with an invalid message. */
+  invalidPolicy: InvalidMessageHandler<AnyWebSocketConnection>
+  /** The route's own onInvalidMessage function (handed the request), replacing invalidPolicy. */
+  onInvalidMessage: InvalidMessageHandler<AnyWebSocketConnection, FastifyRequest> | undefined
+  /** The route's own errorHandler (handed the request); undefined: log and close with 1011. */
+  onError: ((error: unknown, socket: AnyWebSocketConnection, request: FastifyRequest) => void) | undefined
+  /**
+   * The route has an errorHandler or onInvalidMessage function of its own, which are handed
+   * the request: only then does a connection keep it (see WebSocketConnection's #request).
+   */
+  keepsRequest: boolean
   url: string
   /** Ping every `interval` ms; terminate a peer whose pong is `timeout` ms late. */
   heartbeat: { interval: number, timeout: number } | undefined
@@ -129,6 +138,12 @@ const policyCloseGrace = 1000
 // Listening to these does not mean the handler is ready for messages.
 const lifecycleEvents = new Set<string | symbol>(['close', 'error', 'ping', 'pong', 'drain'])
 
+/** The default error policy: log through the request's logger and close this connection only. */
+export function closeWithInternalError (error: unknown, socket: AnyWebSocketConnection, log: FastifyBaseLogger): void {
+  log.error({ err: error }, 'websocket handler failed')
+  socket.close(CloseCode.InternalError, 'internal error')
+}
+
 /** ws' options of `send`, for callers that pass them (createWebSocketStream does not). */
 export interface SendOptions {
   binary?: boolean
@@ -146,8 +161,6 @@ type SendCallback = (error?: Error) => void
  * read state; its events are typed on the route's own socket type.
  */
 export interface AnyWebSocketConnection extends WebSocketMembers {
-  /** The Fastify request that was upgraded. */
-  readonly request: FastifyRequest
   /** As the route socket's `send`: the value must match the route's `schema.send` (checked at run time). */
   send (data: unknown, callback?: SendCallback): boolean
   send (data: unknown, options: SendOptions, callback?: SendCallback): boolean
@@ -173,9 +186,13 @@ export class WebSocketConnection<
   Send = RawSendData,
   Tagged = Record<never, never>
 > extends TypedWebSocketBase<Message, Tagged> implements OpenConnection {
-  /** The Fastify request that was upgraded. */
-  readonly request: FastifyRequest
-
+  // The request's logger: the connection's log lines carry the request's id.
+  readonly #log: FastifyBaseLogger
+  // The request itself is kept only for a route's own errorHandler or onInvalidMessage
+  // function. Otherwise an idle connection would hold the Fastify request, its
+  // IncomingMessage and the header strings (about 1.2 KB of heap) that nothing reads: the
+  // handler is handed the request, and keeps what it needs of it.
+  readonly #request: FastifyRequest | undefined
   // Messages that arrived before the handler listened; null once delivery is live.
   #held: Array<[data: RawData, isBinary: boolean]> | null = []
   #heldBytes = 0
@@ -203,7 +220,8 @@ export class WebSocketConnection<
     // route, hooks or settings. Refused by name rather than by a TypeError deep in ws.
     if (context === undefined) throw new InvalidOptionError('websocketServer.handleUpgrade()', 'the plugin\'s ws servers take only upgrades that Fastify routed: declare a route with websocket: true')
     const { request, settings } = context
-    this.request = request
+    this.#log = request.log
+    this.#request = settings.keepsRequest ? request : undefined
     this.#settings = settings
     // The upgrade socket is a net.Socket (or injectWS' in-memory socket): both count bytes.
     this.#socket = context.socket as Duplex & CountingSocket
@@ -212,7 +230,7 @@ export class WebSocketConnection<
     this.#lastSeenAt = now
     this.#nextPingAt = now + (settings.heartbeat?.interval ?? 0)
     this.#bucket = settings.rateLimit === undefined ? undefined : new TokenBucket(settings.rateLimit, this.#openedAt)
-    request.log.debug({ route: settings.url }, 'websocket open')
+    this.#log.debug({ route: settings.url }, 'websocket open')
     // 'newListener' is EventEmitter's own event, outside the typed event map.
     ;(this as EventEmitter).on('newListener', onNewListener)
   }
@@ -345,7 +363,7 @@ export class WebSocketConnection<
     if (heartbeat !== undefined) {
       if (this.#pingSentAt !== 0) {
         if (now - this.#pingSentAt >= heartbeat.timeout) {
-          this.request.log.info({ route: this.#settings.url, timeout: heartbeat.timeout }, 'websocket peer missed its pong, terminated')
+          this.#log.info({ route: this.#settings.url, timeout: heartbeat.timeout }, 'websocket peer missed its pong, terminated')
           this.terminate()
           return
         }
@@ -381,7 +399,10 @@ export class WebSocketConnection<
 
   /** Reports an error thrown by the handler or a listener; closes only this connection. */
   fail (error: unknown): void {
-    this.#settings.onError(error, this, this.request)
+    const onError = this.#settings.onError
+    const request = this.#request
+    if (onError !== undefined && request !== undefined) onError(error, this, request)
+    else closeWithInternalError(error, this, this.#log)
   }
 
   #deliver (data: RawData, isBinary: boolean): void {
@@ -423,8 +444,11 @@ export class WebSocketConnection<
     // sending them only gets debug lines, so a flood cannot flood the logs.
     this.#settings.routeStats.invalidMessages++
     const level = this.#invalidMessages++ === 0 ? 'info' : 'debug'
-    this.request.log[level]({ route: this.#settings.url, path: invalid.path, code: invalid.code }, 'invalid websocket message')
-    this.#settings.onInvalidMessage(invalid, this, this.request)
+    this.#log[level]({ route: this.#settings.url, path: invalid.path, code: invalid.code }, 'invalid websocket message')
+    const custom = this.#settings.onInvalidMessage
+    const request = this.#request
+    if (custom !== undefined && request !== undefined) custom(invalid, this, request)
+    else this.#settings.invalidPolicy(invalid, this, undefined)
   }
 
   #onMessage (data: RawData, isBinary: boolean): void {
@@ -474,7 +498,7 @@ export class WebSocketConnection<
   #closeOverLimit (reason: string): void {
     if (this.#overLimit) return
     this.#overLimit = true
-    this.request.log.info({ route: this.#settings.url, reason }, 'websocket closed by a limit')
+    this.#log.info({ route: this.#settings.url, reason }, 'websocket closed by a limit')
     this.close(CloseCode.PolicyViolation, reason)
     // Rare: a timer here costs nothing on connections that keep to their limits.
     setTimeout(terminateSocket, policyCloseGrace, this).unref()
@@ -509,7 +533,7 @@ export class WebSocketConnection<
     if (this.#topics !== undefined) settings.topics.leaveAll(this, this.#topics)
     settings.stats.closed(code, this.#socket)
     settings.lifecycle.closed(this, settings.routeStats)
-    this.request.log.debug({ route: settings.url, code, durationMs: settings.timer.clock.now() - this.#openedAt }, 'websocket closed')
+    this.#log.debug({ route: settings.url, code, durationMs: settings.timer.clock.now() - this.#openedAt }, 'websocket closed')
     this.#emitGuarded('close', code, reason.toString())
   }
 
@@ -520,7 +544,7 @@ export class WebSocketConnection<
     // ws has already chosen the close code (1002, 1007, 1009...); an unhandled
     // 'error' event must not take the process down with it.
     if ((this as EventEmitter).listenerCount('error') > 0) this.#emitGuarded('error', error)
-    else this.request.log.debug({ err: error }, 'websocket protocol error')
+    else this.#log.debug({ err: error }, 'websocket protocol error')
   }
 
   // Pings and pongs count against the rate limit like messages: a peer must not be able

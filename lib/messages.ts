@@ -392,10 +392,7 @@ const replyOnInvalid: InvalidMessageHandler = (invalid, socket) => {
 
 const ignoreInvalid: InvalidMessageHandler = () => {}
 
-/** Turns the `onInvalidMessage` option into the function a connection calls. */
-export function invalidMessageHandler<Socket extends PolicySocket, Request> (
-  policy: 'close' | 'reply' | 'ignore' | InvalidMessageHandler<Socket, Request>
-): InvalidMessageHandler<Socket, Request> {
-  if (typeof policy === 'function') return policy
+/** A built-in `onInvalidMessage` policy, as the function a connection calls. */
+export function builtinInvalidPolicy (policy: 'close' | 'reply' | 'ignore'): InvalidMessageHandler {
   return policy === 'close' ? closeOnInvalid : policy === 'reply' ? replyOnInvalid : ignoreInvalid
 }
