@@ -19,6 +19,11 @@ export const protocolTokenPattern = new RegExp(`^${tchar}+(/${tchar}+)?$`)
  */
 export function tokenList (value: string | string[] | undefined): string[] {
   if (value === undefined) return []
+  // The common case, one element ("Upgrade", "websocket"): no split, no iterator.
+  if (typeof value === 'string' && !value.includes(',')) {
+    const token = value.trim().toLowerCase()
+    return token === '' ? [] : [token]
+  }
   const joined = typeof value === 'string' ? value : value.join(',')
   const tokens: string[] = []
   for (const part of joined.split(',')) {

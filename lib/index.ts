@@ -7,6 +7,7 @@ import { resolvePluginOptions, type FastifyUpgradeOptions } from './options.js'
 import { isWebSocketRequest, wrapRoute } from './route.js'
 import { createRouteContext } from './route-context.js'
 import { acceptExtendedConnect } from './http2.js'
+import { HandshakeDeadlines } from './handshake-deadlines.js'
 import { runPreClose } from './pre-close.js'
 import type { PublishOptions } from './topics.js'
 import { createUpgradeListener, rememberReply, serveNonUpgradesAsRequests } from './upgrade-listener.js'
@@ -40,7 +41,8 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
 
   app.addHook('onRequest', rememberReply)
 
-  const deadlines = { handshakeTimeout: options.handshakeTimeout, refusalLinger: options.refusalLinger }
+  const handshakeDeadlines = new HandshakeDeadlines(context.lifecycle.pending, options.handshakeTimeout)
+  const deadlines = { handshake: handshakeDeadlines, refusalLinger: options.refusalLinger }
   const onUpgrade = createUpgradeListener(app, context.lifecycle, deadlines)
   app.server.on('upgrade', onUpgrade)
   const restoreUpgradeDecision = serveNonUpgradesAsRequests(app)
@@ -61,6 +63,7 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
     restoreUpgradeDecision()
     stopExtendedConnect()
     context.lifecycle.timer.stop()
+    handshakeDeadlines.stop()
     context.handshake.close()
     // Every connection has closed and left its topics: the adapter ends its connections.
     await topics.close()

@@ -72,16 +72,19 @@ export function negotiate (request: FastifyRequest, rules: Negotiation): Negotia
   if (offered.length > maxOffers) return { error: new BadHandshakeError(`more than ${maxOffers} subprotocols offered`) }
   // ws parses both headers again, more strictly (it refuses empty list elements and an
   // empty header, which RFC 9110 lets a recipient skip): it is given the lists as parsed here.
-  const parsed = {
-    extensions: extensions.length > 0 ? formatExtensions(extensions) : undefined,
-    protocols: offered.length > 0 ? offered.join(', ') : undefined
-  }
-  if (rules.select === undefined) return { protocol: undefined, ...parsed }
+  const extensionList = extensions.length > 0 ? formatExtensions(extensions) : undefined
+  const protocolList = offered.length > 0 ? offered.join(', ') : undefined
+  if (rules.select === undefined) return accepted(undefined, extensionList, protocolList)
   if (offered.length === 0) {
-    return rules.requireProtocol ? { error: new ProtocolRequiredError(rules.protocolList) } : { protocol: false, ...parsed }
+    return rules.requireProtocol ? { error: new ProtocolRequiredError(rules.protocolList) } : accepted(false, extensionList, protocolList)
   }
   const chosen = rules.select(offered, request)
   // A selector may only pick among what was offered (RFC 6455 section 4.2.2).
-  if (typeof chosen === 'string' && offered.includes(chosen)) return { protocol: chosen, ...parsed }
-  return rules.requireProtocol ? { error: new UnsupportedProtocolError(rules.protocolList) } : { protocol: false, ...parsed }
+  if (typeof chosen === 'string' && offered.includes(chosen)) return accepted(chosen, extensionList, protocolList)
+  return rules.requireProtocol ? { error: new UnsupportedProtocolError(rules.protocolList) } : accepted(false, extensionList, protocolList)
+}
+
+// Built in one place, so every Accepted has one shape (a spread made one per call site).
+function accepted (protocol: string | false | undefined, extensions: string | undefined, protocols: string | undefined): Accepted {
+  return { protocol, extensions, protocols }
 }

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import type { FastifyError } from '@fastify/error'
 import { retryLater, ServiceUnavailableError } from './errors.js'
+import type { Deadlined, HandshakeDeadlines } from './handshake-deadlines.js'
 import { resetWithCancel } from './http2.js'
 import type { Lifecycle } from './lifecycle.js'
 import { kPending, kUpgrade } from './symbols.js'
@@ -27,10 +28,10 @@ interface OwnedSocket extends Duplex {
   [kPending]?: PendingUpgrade | undefined
 }
 
-/** The plugin's deadlines of an upgrade, in milliseconds (the options of those names). */
+/** The plugin's deadlines of an upgrade (the options of those names). */
 export interface UpgradeDeadlines {
-  /** From the 'upgrade' event until the route takes the socket; past it, 503. */
-  handshakeTimeout: number
+  /** handshakeTimeout: from the 'upgrade' event until the route takes the socket; past it, 503. */
+  handshake: HandshakeDeadlines
   /**
    * How long a refused upgrade's socket may stay open after the response, reading and
    * dropping what the client still sends so that the close is not a reset that could
@@ -40,10 +41,9 @@ export interface UpgradeDeadlines {
 }
 
 // Shared functions, not closures per upgrade (defined in the class' static block).
-let onHandshakeDeadline: (pending: PendingUpgrade) => void
 let onResponseFinish: (this: { [kPending]: PendingUpgrade }) => void
 
-export class PendingUpgrade {
+export class PendingUpgrade implements Deadlined {
   readonly request: IncomingMessage
   /** The transport: the upgraded socket, or the HTTP/2 stream of an extended CONNECT. */
   readonly socket: Duplex
@@ -54,7 +54,10 @@ export class PendingUpgrade {
   /** Fastify's reply for this request, from the moment the plugin's onRequest hook sees it. */
   reply: FastifyReply | undefined
   #response: AnyResponse | undefined
-  #timer: NodeJS.Timeout | undefined
+  /** The handshake's deadline (see handshake-deadlines.ts); 0 once handed over or answered. */
+  #deadline: number
+  /** After an answer: the end of the linger. */
+  #lingerTimer: NodeJS.Timeout | undefined
   /** The error code of the refusal, once refused; counted once, by that code. */
   #refusal: string | undefined
   /** The deadline passed while earlier pipelined responses were still being written. */
@@ -82,13 +85,19 @@ export class PendingUpgrade {
       this.#response = response
       // Node's response emits 'finish' only when the whole stream closes; the stream's
       // own 'finish' is the end of the answer.
-      socket.once('finish', onResponseFinish)
+      socket.on('finish', onResponseFinish)
     }
     ;(request as UpgradeRequest)[kUpgrade] = this
     ;(socket as OwnedSocket)[kPending] = this
-    socket.once('close', onSocketClose)
+    // on, not once: both are removed when the socket stops being pending (#release), and
+    // once would wrap each in a closure of its own.
+    socket.on('close', onSocketClose)
     lifecycle.pending.add(this)
-    this.#timer = setTimeout(onHandshakeDeadline, deadlines.handshakeTimeout, this)
+    this.#deadline = deadlines.handshake.next()
+  }
+
+  get deadline (): number {
+    return this.#deadline
   }
 
   /**
@@ -100,7 +109,7 @@ export class PendingUpgrade {
     const response = new ServerResponse(this.request)
     response.shouldKeepAlive = false
     response.assignSocket(this.socket as Socket)
-    response.once('finish', onResponseFinish)
+    response.on('finish', onResponseFinish)
     ;(response as { [kPending]?: PendingUpgrade })[kPending] = this
     this.#response = response
     return response
@@ -155,8 +164,8 @@ export class PendingUpgrade {
   }
 
   /** The handshake deadline passed: 503 if nothing was answered yet, else let the socket go. */
-  #onDeadline (): void {
-    this.#timer = undefined
+  deadlinePassed (): void {
+    this.#deadline = 0
     const response = this.#response
     if (response === undefined) {
       // Earlier pipelined responses are still being written: theirs to finish, then 503.
@@ -189,13 +198,14 @@ export class PendingUpgrade {
       socket.end()
     }
     socket.resume()
-    clearTimeout(this.#timer)
-    this.#timer = setTimeout(destroyPending, this.#deadlines.refusalLinger, this)
+    this.#deadline = 0
+    this.#lingerTimer = setTimeout(destroyPending, this.#deadlines.refusalLinger, this)
   }
 
   #release (): void {
-    clearTimeout(this.#timer)
-    this.#timer = undefined
+    this.#deadline = 0
+    clearTimeout(this.#lingerTimer)
+    this.#lingerTimer = undefined
     const socket = this.socket as OwnedSocket
     socket[kPending] = undefined
     socket.removeListener('close', onSocketClose)
@@ -204,7 +214,6 @@ export class PendingUpgrade {
   }
 
   static {
-    onHandshakeDeadline = (pending) => { pending.#onDeadline() }
     onResponseFinish = function () { this[kPending].#onFinish() }
   }
 }

@@ -6,7 +6,7 @@ import t from 'tap'
 import net from 'node:net'
 import Fastify, { type FastifyError } from 'fastify'
 import fastifyUpgrade from '../lib/index.js'
-import { handshake, listen, parseResponse, rawExchange, within, type RawResponse } from './helpers.js'
+import { delay, handshake, listen, parseResponse, rawExchange, within, type RawResponse } from './helpers.js'
 
 /** A response body as JSON, or as text when it is not JSON (e.g. empty after a 101). */
 function json (body: string): unknown {
@@ -327,6 +327,50 @@ t.test('4c: the deadline passes while an earlier pipelined request is still answ
   t.ok(closedByServer, 'and the connection ends')
   t.ok(Date.now() - started < 2000, `all within ${Date.now() - started} ms`)
   t.same(app.websocketStats().rejectedHandshakes, { FST_UPGRADE_UNAVAILABLE: 1 })
+})
+
+t.test('4c: staggered upgrades each get their 503 at their own deadline, past a refused one still lingering between them, and again after a quiet spell', async (t) => {
+  // One timer keeps every handshake deadline (lib/handshake-deadlines.ts): set for the
+  // oldest pending upgrade, then again for the next one.
+  const timeout = 300
+  const { app, port } = await listen((app) => {
+    app.get('/hang', { websocket: true, onRequest: (_request, _reply, _done) => {} }, () => {})
+    app.get('/refuse', { websocket: true, onRequest: async (_request, reply) => { await reply.code(401).send('no') } }, () => {})
+  }, { handshakeTimeout: timeout, refusalLinger: 3000, closeTimeout: 200 })
+  const lingering: net.Socket[] = []
+  t.teardown(async () => {
+    for (const socket of lingering) socket.destroy()
+    await app.close()
+  })
+  /** A hanging handshake: when its answer came, in ms after it was sent. */
+  const timed = async (): Promise<{ status: number, after: number, at: number }> => {
+    const sent = performance.now()
+    const response = await rawExchange(port, handshake('/hang'), 3000)
+    const at = performance.now()
+    return { status: response.status, after: at - sent, at }
+  }
+  /** A refused handshake whose client stays connected: the server lingers on it. */
+  const refused = async (): Promise<string> => await new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => { socket.write(handshake('/refuse')) })
+    lingering.push(socket)
+    socket.once('data', (chunk) => { resolve(chunk.toString('latin1').split('\r\n')[0] ?? '') })
+  })
+  const first = timed()
+  await delay(50)
+  t.equal(await refused(), 'HTTP/1.1 401 Unauthorized', 'a refused upgrade lingers between the two')
+  await delay(100)
+  const second = timed()
+  const [a, b] = await Promise.all([first, second])
+  t.same([a.status, b.status], [503, 503], 'both hanging handshakes got 503')
+  t.ok(a.after >= timeout - 2, `the first after its own deadline (${a.after.toFixed(0)} ms)`)
+  t.ok(b.after >= timeout - 2, `the second after its own deadline, not the first's (${b.after.toFixed(0)} ms)`)
+  t.ok(b.at > a.at, 'in the order they were sent')
+  t.ok(b.after < 2000, `and not long after it (${b.after.toFixed(0)} ms)`)
+  // Nothing pending any more but the lingering socket: the timer has stopped. A new one starts it again.
+  const third = await timed()
+  t.equal(third.status, 503)
+  t.ok(third.after >= timeout - 2 && third.after < 2000, `after a quiet spell, again at its deadline (${third.after.toFixed(0)} ms)`)
+  t.same(app.websocketStats().rejectedHandshakes, { FST_UPGRADE_UNAVAILABLE: 3, 'status 401': 1 })
 })
 
 t.test('4c: a refusal that starts and never finishes (a stalled stream) is cut at the deadline', async (t) => {

@@ -5,6 +5,8 @@ import { chooseUpgrade, connectionRequestsUpgrade, protocolName, tokenList, webS
 t.test('tokenList splits, trims, lower-cases and drops empty elements', async (t) => {
   t.same(tokenList(undefined), [])
   t.same(tokenList(''), [])
+  t.same(tokenList('   '), [], 'one element, only whitespace')
+  t.same(tokenList(' Upgrade '), ['upgrade'], 'one element (the common case)')
   t.same(tokenList(' Keep-Alive ,  Upgrade '), ['keep-alive', 'upgrade'])
   t.same(tokenList('a, , ,b,'), ['a', 'b'])
   t.same(tokenList(['a', 'B, c']), ['a', 'b', 'c'])

@@ -2,11 +2,12 @@
 // ws changes one of them (its server's `options`, PerMessageDeflate's constructor and
 // negotiation, the socket's `_protocol`/`_extensions`, `setSocket` and its guarded calls
 // to socket methods a bare Duplex lacks), this file fails and names it.
+import type { IncomingMessage } from 'node:http'
 import { Duplex } from 'node:stream'
 import t from 'tap'
 import { WebSocket, WebSocketServer, type ServerOptions } from 'ws'
 import { chooseProtocol, negotiateExtensions, openSocket } from '../lib/ws-internals.js'
-import { closeEvent, nextMessage, track, within } from './helpers.js'
+import { closeEvent, nextMessage, track, validKey, within } from './helpers.js'
 
 /** One end of an in-memory connection: a Duplex without setNoDelay or setTimeout, as an HTTP/2 stream lacks the first. */
 class End extends Duplex {
@@ -119,4 +120,31 @@ t.test('chooseProtocol: the server\'s handleProtocols, given the offers as a Set
   t.equal(chooseProtocol(server, ['none'], request), '', 'false: no subprotocol')
   t.equal(chooseProtocol(server, [], request), '', 'nothing offered: not asked')
   t.equal(seen.length, 4)
+})
+
+t.test('handleUpgrade reads of the request only what handshake.ts\' view of it holds', async (t) => {
+  // handshake.ts gives ws a plain object with these fields and, of the headers, only the
+  // five below: if ws starts reading another one, the view must carry it too.
+  const viewFields = ['method', 'url', 'headers', 'socket', 'request']
+  const viewHeaders = ['upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol']
+  const server = new WebSocketServer({ noServer: true, perMessageDeflate: true })
+  t.teardown(() => { server.close() })
+  const [serverEnd, clientEnd] = pair()
+  const read = { fields: new Set<string>(), headers: new Set<string>() }
+  const recording = <T extends object>(target: T, into: Set<string>): T => new Proxy(target, {
+    get (object, key, receiver) {
+      if (typeof key === 'string') into.add(key)
+      return Reflect.get(object, key, receiver) as unknown
+    }
+  })
+  const headers = recording({ upgrade: 'websocket', 'sec-websocket-key': validKey, 'sec-websocket-version': '13', 'sec-websocket-extensions': 'permessage-deflate', 'sec-websocket-protocol': 'chat, json' }, read.headers)
+  const request = recording({ method: 'GET', url: '/', headers, socket: serverEnd, request: undefined }, read.fields)
+  const socket = await within(new Promise<WebSocket>((resolve) => { server.handleUpgrade(request as unknown as IncomingMessage, serverEnd, Buffer.alloc(0), resolve) }), 2000, 'the handshake')
+  t.equal(socket.protocol, 'chat', 'the handshake completed, with a subprotocol')
+  t.equal(socket.extensions, 'permessage-deflate', 'and an extension')
+  t.same([...read.fields].filter((field) => !viewFields.includes(field)), [], `ws read only fields the view holds (${[...read.fields].join(', ')})`)
+  t.same([...read.headers].filter((header) => !viewHeaders.includes(header)), [], `ws read only headers the view holds (${[...read.headers].join(', ')})`)
+  t.ok(read.headers.has('sec-websocket-key') && read.headers.has('sec-websocket-protocol') && read.headers.has('sec-websocket-extensions'), 'it read the negotiated headers from the view')
+  clientEnd.destroy()
+  socket.terminate()
 })
