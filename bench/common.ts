@@ -111,6 +111,14 @@ export type ServerHello =
 
 export interface CpuReading { user: number, system: number }
 
+/** The server's GC pauses (PerformanceObserver 'gc' entries) since it started. */
+export interface GcReading {
+  count: number
+  totalMs: number
+  /** The longest pause since the previous reading. */
+  longestMs: number
+}
+
 export interface MemReading {
   rss: number
   heapUsed: number

@@ -2,11 +2,13 @@
 // For each payload, decoding a message with the route's compiled schema
 // (MessageCodec.decode: JSON.parse + check, as the socket does per message) is timed
 // against plain JSON.parse of the same bytes, in the same process and run. Rounds
-// alternate the two and the median of each is reported, with their ratio.
+// alternate the two and the median of each is reported, with their ratio; and the heap
+// each allocates per message (garbage the young-generation GC collects).
 //
 //   npm run bench:messages            (about 20 s)
 //   npm run bench:messages -- --quick (a smoke run of a second or two)
 import os from 'node:os'
+import { getHeapStatistics } from 'node:v8'
 import { Type, type TObject } from '@sinclair/typebox'
 import { Type as Type1, type TObject as TObject1 } from 'typebox'
 import { MessageCodec, InvalidMessage } from '../lib/messages.js'
@@ -53,14 +55,33 @@ function rate (work: () => unknown): number {
   return count / (roundMs / 1000)
 }
 
+/**
+ * Bytes of heap `work` allocates per call: the growth of the heap over 100 calls, the
+ * median of 200 batches (rare batches show less, with a scavenge in them, or more, with
+ * code the JIT compiled meanwhile).
+ */
+function allocated (work: () => unknown): number {
+  const growth = (calls: number): number => {
+    const batches: number[] = []
+    for (let batch = 0; batch < 200; batch++) {
+      const before = getHeapStatistics().used_heap_size
+      for (let i = 0; i < calls; i++) sink = work()
+      batches.push(getHeapStatistics().used_heap_size - before)
+    }
+    return median(batches)
+  }
+  // What reading the statistics costs by itself, measured the same way.
+  return (growth(100) - growth(0)) / 100
+}
+
 function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)] as number
 }
 
 console.log(`# validation cost vs JSON.parse — ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}${quick ? ' (quick)' : ''}`)
-console.log('| payload | JSON.parse msg/s | validated msg/s | validated / JSON.parse |')
-console.log('|---|---:|---:|---:|')
+console.log('| payload | JSON.parse msg/s | validated msg/s | validated / JSON.parse | JSON.parse B allocated / msg | validated B allocated / msg |')
+console.log('|---|---:|---:|---:|---:|---:|')
 for (const { name, codec, payload } of cases) {
   if (codec.decode(payload, false) instanceof InvalidMessage) throw new Error(`benchmark payload for "${name}" is invalid`)
   const parseRates: number[] = []
@@ -73,6 +94,7 @@ for (const { name, codec, payload } of cases) {
   }
   const parse = median(parseRates)
   const validated = median(validatedRates)
-  console.log(`| ${name} | ${Math.round(parse).toLocaleString('en')} | ${Math.round(validated).toLocaleString('en')} | ${(validated / parse).toFixed(2)} |`)
+  const bytes = (work: () => unknown): string => Math.round(allocated(work)).toLocaleString('en')
+  console.log(`| ${name} | ${Math.round(parse).toLocaleString('en')} | ${Math.round(validated).toLocaleString('en')} | ${(validated / parse).toFixed(2)} | ${bytes(() => JSON.parse(payload.toString()))} | ${bytes(() => codec.decode(payload, false))} |`)
 }
 void sink

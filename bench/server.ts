@@ -21,7 +21,7 @@ import { Type } from '@sinclair/typebox'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { Server as SocketIoServer } from 'socket.io'
 import type * as Uws from '@trufflesuite/uws-js-unofficial'
-import { bufferutilState, serveRpc, type ContenderId, type CpuReading, type MemReading, type ServerHello } from './common.js'
+import { bufferutilState, serveRpc, type ContenderId, type CpuReading, type GcReading, type MemReading, type ServerHello } from './common.js'
 
 const require = createRequire(import.meta.url)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -222,9 +222,24 @@ async function main (): Promise<void> {
 
 const gc = (globalThis as { gc?: () => void }).gc
 
+// GC pauses, to tell a latency tail made by the collector from one made elsewhere.
+const pauses: GcReading = { count: 0, totalMs: 0, longestMs: 0 }
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    pauses.count++
+    pauses.totalMs += entry.duration
+    if (entry.duration > pauses.longestMs) pauses.longestMs = entry.duration
+  }
+}).observe({ entryTypes: ['gc'] })
+
 serveRpc({
   // hr: the monotonic clock in µs, the clock of --cpu-prof's sample times (bench/profile.ts).
-  cpu: (): CpuReading & { hr: number } => ({ ...process.cpuUsage(), hr: Number(process.hrtime.bigint() / 1000n) }),
+  // gc: the pauses so far; the longest is counted afresh from each reading.
+  cpu: (): CpuReading & { hr: number, gc: GcReading } => {
+    const reading = { ...process.cpuUsage(), hr: Number(process.hrtime.bigint() / 1000n), gc: { ...pauses } }
+    pauses.longestMs = 0
+    return reading
+  },
   open: (): number => open,
   mem: async (): Promise<MemReading> => {
     if (gc === undefined) throw new Error('run with --expose-gc')
