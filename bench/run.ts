@@ -79,7 +79,7 @@ const settings = {
   warmupRound: !quick,
   rounds: Number(flags.rounds ?? (quick ? 1 : 7)),
   /** Load before each window, not measured. */
-  warmMs: quick ? 150 : 500,
+  warmMs: quick ? 150 : 400,
   windowMs: Number(flags.window ?? (quick ? 300 : 1200)),
   warmupRoundWindowMs: 300,
   handshakeConcurrency: 32,
@@ -88,7 +88,7 @@ const settings = {
   memoryConnections: quick ? 200 : 5000,
   memoryOpenConcurrency: 50,
   /** Quiet time between two measurements. */
-  pauseMs: quick ? 50 : 250
+  pauseMs: quick ? 50 : 100
 }
 
 const throughputScenarios: ScenarioId[] = ['handshake', 'echo-20', 'echo-16k', 'json']
