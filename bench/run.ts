@@ -269,6 +269,11 @@ async function window (load: RpcPeer, server: RunningServer, windowMs: number): 
 }
 
 async function measure (load: RpcPeer, server: RunningServer, scenario: ScenarioId, round: number, windowMs: number): Promise<Sample> {
+  // Each measurement starts from a collected heap. Otherwise the major GC owed for the
+  // garbage of the server's previous measurement falls into this window, for some servers
+  // and not others: the schema.message server, which has no echo route, went from the
+  // handshakes straight to the JSON echo, and showed 4.7 times raw ws' GC pause per round trip.
+  await server.peer.call<MemReading>('mem')
   await startLoad(load, server, scenario, settings.warmMs + windowMs + 30_000)
   let result: Window
   let latency: { p50: number, p99: number } | undefined
