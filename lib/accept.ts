@@ -49,7 +49,6 @@ export function compileWebSocketRoute (route: RouteOptions, routeOptions: WebSoc
       invalidPolicy: builtinInvalidPolicy(typeof onInvalidMessage === 'function' ? 'ignore' : onInvalidMessage),
       onInvalidMessage: typeof onInvalidMessage === 'function' ? onInvalidMessage : undefined,
       onError: onError === undefined ? undefined : guarded(onError),
-      keepsRequest: onError !== undefined || typeof onInvalidMessage === 'function',
       url: route.url,
       heartbeat: operations.heartbeat,
       idleTimeout: operations.idleTimeout,

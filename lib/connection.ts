@@ -49,11 +49,6 @@ export interface SocketSettings {
   onInvalidMessage: InvalidMessageHandler<AnyWebSocketConnection, FastifyRequest> | undefined
   /** The route's own errorHandler (handed the request); undefined: log and close with 1011. */
   onError: ((error: unknown, socket: AnyWebSocketConnection, request: FastifyRequest) => void) | undefined
-  /**
-   * The route has an errorHandler or onInvalidMessage function of its own, which are handed
-   * the request: only then does a connection keep it (see WebSocketConnection's #request).
-   */
-  keepsRequest: boolean
   url: string
   /** Ping every `interval` ms; terminate a peer whose pong is `timeout` ms late. */
   heartbeat: { interval: number, timeout: number } | undefined
@@ -221,7 +216,7 @@ export class WebSocketConnection<
     if (context === undefined) throw new InvalidOptionError('websocketServer.handleUpgrade()', 'the plugin\'s ws servers take only upgrades that Fastify routed: declare a route with websocket: true')
     const { request, settings } = context
     this.#log = request.log
-    this.#request = settings.keepsRequest ? request : undefined
+    this.#request = settings.onError !== undefined || settings.onInvalidMessage !== undefined ? request : undefined
     this.#settings = settings
     // The upgrade socket is a net.Socket (or injectWS' in-memory socket): both count bytes.
     this.#socket = context.socket as Duplex & CountingSocket

@@ -41,7 +41,7 @@ async function fastifyUpgrade (app: FastifyInstance, pluginOptions: FastifyUpgra
 
   app.addHook('onRequest', rememberReply)
 
-  const handshakeDeadlines = new HandshakeDeadlines(context.lifecycle.pending, options.handshakeTimeout)
+  const handshakeDeadlines = new HandshakeDeadlines(options.handshakeTimeout)
   const deadlines = { handshake: handshakeDeadlines, refusalLinger: options.refusalLinger }
   const onUpgrade = createUpgradeListener(app, context.lifecycle, deadlines)
   app.server.on('upgrade', onUpgrade)

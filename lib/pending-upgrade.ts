@@ -54,8 +54,6 @@ export class PendingUpgrade implements Deadlined {
   /** Fastify's reply for this request, from the moment the plugin's onRequest hook sees it. */
   reply: FastifyReply | undefined
   #response: AnyResponse | undefined
-  /** The handshake's deadline (see handshake-deadlines.ts); 0 once handed over or answered. */
-  #deadline: number
   /** After an answer: the end of the linger. */
   #lingerTimer: NodeJS.Timeout | undefined
   /** The error code of the refusal, once refused; counted once, by that code. */
@@ -93,11 +91,7 @@ export class PendingUpgrade implements Deadlined {
     // once would wrap each in a closure of its own.
     socket.on('close', onSocketClose)
     lifecycle.pending.add(this)
-    this.#deadline = deadlines.handshake.next()
-  }
-
-  get deadline (): number {
-    return this.#deadline
+    deadlines.handshake.start(this)
   }
 
   /**
@@ -165,7 +159,6 @@ export class PendingUpgrade implements Deadlined {
 
   /** The handshake deadline passed: 503 if nothing was answered yet, else let the socket go. */
   deadlinePassed (): void {
-    this.#deadline = 0
     const response = this.#response
     if (response === undefined) {
       // Earlier pipelined responses are still being written: theirs to finish, then 503.
@@ -198,12 +191,12 @@ export class PendingUpgrade implements Deadlined {
       socket.end()
     }
     socket.resume()
-    this.#deadline = 0
+    this.#deadlines.handshake.end(this)
     this.#lingerTimer = setTimeout(destroyPending, this.#deadlines.refusalLinger, this)
   }
 
   #release (): void {
-    this.#deadline = 0
+    this.#deadlines.handshake.end(this)
     clearTimeout(this.#lingerTimer)
     this.#lingerTimer = undefined
     const socket = this.socket as OwnedSocket
